@@ -1,0 +1,43 @@
+# LUO-rs: the Live Update Orchestrator in Rust-for-Linux.
+#
+#   make check                       build everything, run all tests in QEMU
+#   make vmtest PROG=/abs/static     run your program across a live update
+#
+# Other targets: setup (host packages, bindgen, base source), sync (base +
+# patches + overlay -> build tree), kernel, guest, clean.
+# Everything outside the repository lives in $(LUO_CACHE).
+
+LUO_CACHE ?= /var/cache/luo-rs
+export LUO_CACHE
+OUT := $(CURDIR)/out
+WB := $(CURDIR)/workbench
+OBJ_DIR ?= $(LUO_CACHE)/build/obj
+GUEST_DIR ?= $(LUO_CACHE)/build/guest
+BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
+
+.PHONY: all setup sync kernel guest check vmtest clean
+
+all: kernel
+
+setup:
+	@bash $(WB)/setup.sh
+
+sync: setup
+	@bash $(WB)/sync-tree.sh
+
+kernel: sync
+	@bash $(WB)/build-kernel.sh
+
+guest: sync
+	@bash $(WB)/build-guest.sh
+
+check: kernel guest
+	@python3 $(WB)/check.py --kernel $(BZIMAGE) --guest $(GUEST_DIR) --logs $(OUT)/logs $(if $(SUITE),--only $(SUITE))
+
+vmtest: kernel guest
+	@test -n "$(PROG)" || { echo "usage: make vmtest PROG=/abs/path/to/static-binary"; exit 2; }
+	@python3 $(WB)/vmrun.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init --prog $(PROG) \
+		--log $(OUT)/logs/vmtest.log $(if $(APPEND),--append "$(APPEND)")
+
+clean:
+	rm -rf $(OUT)

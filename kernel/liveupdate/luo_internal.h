@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Live Update Orchestrator: the interface between LUO's Rust crate and its
+ * C glue files. Nothing outside kernel/liveupdate/ may use it.
+ *
+ * rust/bindings/bindings_helper.h includes this header so that #[export]
+ * checks the Rust definitions against these prototypes.
+ */
+#ifndef _KERNEL_LIVEUPDATE_LUO_INTERNAL_H
+#define _KERNEL_LIVEUPDATE_LUO_INTERNAL_H
+
+#include <linux/types.h>
+
+/* Rust (cmdline.rs), called by luo_cmdline.c for liveupdate=<bool>. */
+void luo_cmdline_set_enabled(bool enabled);
+
+#endif /* _KERNEL_LIVEUPDATE_LUO_INTERNAL_H */

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# build-guest.sh - build what runs inside the VM: the static init
+# (guest/init.c) and the liveupdate kselftests, statically linked against
+# the uapi headers of the tree being tested.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+
+make -s -C "$SRC_DIR" O="$OBJ_DIR" headers
+mkdir -p "$GUEST_DIR/kselftest"
+if [ ! "$GUEST_DIR/init" -nt "$REPO/workbench/guest/init.c" ]; then
+	gcc -static -O2 -Wall -Werror -o "$GUEST_DIR/init" "$REPO/workbench/guest/init.c"
+fi
+make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
+	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
+	LDFLAGS=-static all
+log "guest programs in $GUEST_DIR"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# build-kernel.sh - configure (tinyconfig + fragments) and build the kernel
+# in $OBJ_DIR from the synced tree in $SRC_DIR. Fails loudly if a requested
+# option did not stick. Prints the exact base version.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+FRAGMENTS=("$REPO/workbench/vm.config" "$REPO/tools/testing/selftests/liveupdate/config" ${EXTRA_CONFIG:-})
+
+kmake() {
+	make -C "$SRC_DIR" O="$OBJ_DIR" RUSTC="$RUSTC" BINDGEN="$BINDGEN" \
+	     RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
+	     RUSTDOC=/usr/bin/rustdoc HOSTRUSTC="$RUSTC" "$@"
+}
+
+log "base: Linux $(make -s -C "$SRC_DIR" kernelversion) from linux-source-7.3 $(base_version)"
+mkdir -p "$OBJ_DIR"
+frag_stamp=$(cat "${FRAGMENTS[@]}" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/null)" != "$frag_stamp" ] ||
+   [ "$SRC_DIR/.luo-stamp" -nt "$OBJ_DIR/.config" ]; then
+	log "configuring: tinyconfig + ${FRAGMENTS[*]##*/}"
+	kmake -s tinyconfig >/dev/null
+	"$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$OBJ_DIR" "$OBJ_DIR/.config" "${FRAGMENTS[@]}" >/dev/null
+	kmake -s olddefconfig >/dev/null
+	missing=0
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		if ! grep -qxF -- "$line" "$OBJ_DIR/.config"; then
+			log "config option did not stick: $line"
+			missing=1
+		fi
+	done < <(cat "${FRAGMENTS[@]}")
+	[ $missing -eq 0 ] || { kmake rustavailable || true; die "kernel configuration incomplete"; }
+	echo "$frag_stamp" >"$OBJ_DIR/.luo-config-stamp"
+fi
+start=$(date +%s)
+kmake -j"$(nproc)" ${KMAKE_FLAGS:-} bzImage
+log "kernel built in $(( $(date +%s) - start ))s: $OBJ_DIR/arch/x86/boot/bzImage"

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# setup.sh - bring a fresh Debian machine to the point where the LUO-rs
+# kernel can be built and booted: host packages, bindgen, and the pristine
+# Linux 7.3 source from Debian's linux-source-7.3 package, unpacked into the
+# cache (outside the repository).
+#
+# Idempotent: every step checks first and does nothing when already done.
+# The Debian archive is reached through the URI the machine already has
+# configured; no host name is written here.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
+	   kmod qemu-system-x86 device-tree-compiler python3
+	   rustc-web rust-web-src rust-web-clippy rustfmt-web libclang-19-dev)
+
+install_host_packages() {
+	local missing=()
+	for p in "${need_pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing host packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_bindgen() {
+	if [ -x "$BINDGEN" ] && "$BINDGEN" --version | grep -q "bindgen $BINDGEN_VERSION"; then
+		return 0
+	fi
+	log "installing bindgen-cli $BINDGEN_VERSION into $LUO_CACHE/tools"
+	LIBCLANG_PATH=$LIBCLANG_PATH cargo install --quiet --locked \
+		--root "$LUO_CACHE/tools" --version "$BINDGEN_VERSION" bindgen-cli
+}
+
+# The Debian archive URI as configured on this machine (deb822 or one-line
+# format), skipping the security archive.
+debian_archive_uri() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
+		 /etc/apt/sources.list.d/*.list; do
+		[ -r "$f" ] || continue
+		uri=$(grep -hoE '(URIs:[[:space:]]*|^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z]+://[^[:space:]]*/debian/?([[:space:]]|$)' "$f" 2>/dev/null |
+		      grep -oE '[a-z]+://[^[:space:]]*' | grep -v -- '-security' | head -n1) || true
+		if [ -n "$uri" ]; then
+			echo "${uri%/}"
+			return 0
+		fi
+	done
+	die "no Debian archive URI found in the apt sources"
+}
+
+fetch_base_source() {
+	if [ -f "$BASE_DIR/.luo-base-version" ] && [ -f "$BASE_DIR/Makefile" ]; then
+		return 0
+	fi
+	local apt="$LUO_CACHE/apt" uri
+	uri=$(debian_archive_uri)
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
+	# A private sources list: the system's own lists and packages stay untouched.
+	cat >"$apt/sources.list" <<EOS
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri sid main
+EOS
+	local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+		    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+		    -o "Dir::State::status=/var/lib/dpkg/status" -o "APT::Get::List-Cleanup=0")
+	log "fetching linux-source-7.3 through a private apt sources list"
+	apt-get "${opts[@]}" update -qq
+	# Any 7.3.y is accepted: take the newest candidate of the 7.3 source package.
+	( cd "$apt/debs" && rm -f linux-source-7.3_*.deb && apt-get "${opts[@]}" download -qq linux-source-7.3 )
+	local deb
+	deb=$(ls "$apt"/debs/linux-source-7.3_*.deb | head -n1)
+	[ -n "$deb" ] || die "linux-source-7.3 could not be downloaded"
+	log "unpacking $(basename "$deb")"
+	local tmp="$LUO_CACHE/unpack.$$"
+	rm -rf "$tmp"; mkdir -p "$tmp"
+	dpkg-deb -x "$deb" "$tmp"
+	local tarball
+	tarball=$(ls "$tmp"/usr/src/linux-source-7.3*.tar.* | head -n1)
+	tar -C "$tmp" -xf "$tarball"
+	local src
+	src=$(find "$tmp" -maxdepth 1 -type d -name 'linux-source-7.3*' | head -n1)
+	[ -f "$src/Makefile" ] || die "unexpected layout in $deb"
+	dpkg-deb -f "$deb" Version >"$src/.luo-base-version"
+	rm -rf "$BASE_DIR"
+	mkdir -p "$(dirname "$BASE_DIR")"
+	mv "$src" "$BASE_DIR"
+	rm -rf "$tmp"
+	chmod -R a-w "$BASE_DIR"
+}
+
+mkdir -p "$LUO_CACHE"
+install_host_packages
+install_bindgen
+fetch_base_source
+log "base: $(base_version)  rustc: $($RUSTC --version)  bindgen: $("$BINDGEN" --version)"

@@ -14,7 +14,7 @@ use kernel::{bindings, prelude::*};
 ///
 /// No requirements: callable from any context.
 #[export]
-pub unsafe extern "C" fn liveupdate_enabled() -> bool {
+pub(crate) unsafe extern "C" fn liveupdate_enabled() -> bool {
     LUO.enabled()
 }
 
@@ -24,7 +24,7 @@ pub unsafe extern "C" fn liveupdate_enabled() -> bool {
 ///
 /// No requirements: callable from any context.
 #[export]
-pub unsafe extern "C" fn liveupdate_get_state() -> bindings::liveupdate_state {
+pub(crate) unsafe extern "C" fn liveupdate_get_state() -> bindings::liveupdate_state {
     LUO.state().to_uapi()
 }
 
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn liveupdate_get_state() -> bindings::liveupdate_state {
 ///
 /// No requirements: callable from any context.
 #[export]
-pub unsafe extern "C" fn liveupdate_state_updated() -> bool {
+pub(crate) unsafe extern "C" fn liveupdate_state_updated() -> bool {
     LUO.state() == State::Updated
 }
 
@@ -44,7 +44,7 @@ pub unsafe extern "C" fn liveupdate_state_updated() -> bool {
 ///
 /// No requirements: callable from any context.
 #[export]
-pub unsafe extern "C" fn liveupdate_state_normal() -> bool {
+pub(crate) unsafe extern "C" fn liveupdate_state_normal() -> bool {
     LUO.state() == State::Normal
 }
 
@@ -58,7 +58,7 @@ pub unsafe extern "C" fn liveupdate_state_normal() -> bool {
 /// Must be called from process context (it may sleep), as `kernel_kexec()`
 /// does with the kexec lock held.
 #[export]
-pub unsafe extern "C" fn liveupdate_reboot() -> c_int {
+pub(crate) unsafe extern "C" fn liveupdate_reboot() -> c_int {
     match LUO.state() {
         State::Normal | State::Updated => 0,
         // The state machine arrives with the LUO core; until then no

@@ -14,6 +14,6 @@ use kernel::prelude::*;
 ///
 /// No requirements: callable from any context, including early boot.
 #[export]
-pub unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
+pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
     LUO.set_enabled(enabled);
 }

@@ -45,7 +45,7 @@ impl MiscDevice for LiveUpdateDevice {
             return Err(EBUSY);
         }
         // On allocation failure the new value is dropped, releasing the claim.
-        KBox::new(LiveUpdateDevice, GFP_KERNEL)
+        Ok(KBox::new(LiveUpdateDevice, GFP_KERNEL)?)
     }
 
     fn ioctl(_device: &LiveUpdateDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -6,6 +6,7 @@
  * in the .init.setup linker section, which Rust has no abstraction for.
  * This file only parses the value; the Rust crate owns the setting.
  */
+#include <linux/errno.h>
 #include <linux/init.h>
 #include <linux/kstrtox.h>
 

@@ -4,7 +4,8 @@
 #   make vmtest PROG=/abs/static     run your program across a live update
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
-# patches + overlay -> build tree), kernel, guest, clean.
+# patches + overlay -> build tree), kernel, guest, rustfmt (format our Rust
+# code; make check verifies it), clean.
 # Everything outside the repository lives in $(LUO_CACHE).
 
 LUO_CACHE ?= /var/cache/luo-rs
@@ -15,7 +16,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check vmtest clean
+.PHONY: all setup sync kernel guest check vmtest rustfmt clean
 
 all: kernel
 
@@ -32,12 +33,17 @@ guest: sync
 	@bash $(WB)/build-guest.sh
 
 check: kernel guest
-	@python3 $(WB)/check.py --kernel $(BZIMAGE) --guest $(GUEST_DIR) --logs $(OUT)/logs $(if $(SUITE),--only $(SUITE))
+	@python3 $(WB)/check.py --kernel $(BZIMAGE) --guest $(GUEST_DIR) --logs $(OUT)/logs \
+		--base $(LUO_CACHE)/base/linux-7.3 $(if $(SUITE),--only $(SUITE))
 
 vmtest: kernel guest
 	@test -n "$(PROG)" || { echo "usage: make vmtest PROG=/abs/path/to/static-binary"; exit 2; }
 	@python3 $(WB)/vmrun.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init --prog $(PROG) \
 		--log $(OUT)/logs/vmtest.log $(if $(APPEND),--append "$(APPEND)")
+
+rustfmt: setup
+	@/usr/bin/rustfmt --edition 2021 --config-path $(LUO_CACHE)/base/linux-7.3/.rustfmt.toml \
+		$$(git ls-files '*.rs')
 
 clean:
 	rm -rf $(OUT)

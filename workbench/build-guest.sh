@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # build-guest.sh - build what runs inside the VM: the static init
-# (guest/init.c) and the liveupdate kselftests, statically linked against
+# (guest/init.c), the example agents (examples/) and the liveupdate
+# kselftests, statically linked against
 # the uapi headers of the tree being tested.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -11,6 +12,13 @@ mkdir -p "$GUEST_DIR/kselftest"
 if [ ! "$GUEST_DIR/init" -nt "$REPO/workbench/guest/init.c" ]; then
 	gcc -static -O2 -Wall -Werror -o "$GUEST_DIR/init" "$REPO/workbench/guest/init.c"
 fi
+for ex in "$REPO"/workbench/examples/*.c; do
+	bin=$GUEST_DIR/examples/$(basename "$ex" .c)
+	mkdir -p "$GUEST_DIR/examples"
+	if [ ! "$bin" -nt "$ex" ] || [ "$OBJ_DIR/usr/include/linux/liveupdate.h" -nt "$bin" ]; then
+		gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -o "$bin" "$ex"
+	fi
+done
 make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
 	LDFLAGS=-static all

@@ -9,19 +9,42 @@ result or timeout. Serial logs go to out/logs/<suite>.log.
 """
 
 import argparse
+import glob
 import os
+import subprocess
 import sys
 import time
 
 import vmrun
 
-# name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2"),
-# extra kernel command line, programs (from the kselftest build)
+# name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
+# path 'make vmtest' uses), extra kernel command line, programs (paths
+# relative to the guest build directory)
 SUITES = [
-    ('liveupdate', 'run', 'liveupdate=on', ['liveupdate']),
-    ('disabled', 'run', '', ['liveupdate_disabled']),
-    ('kexec_simple', 'kexec', 'liveupdate=on', ['luo_kexec_simple']),
+    ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
+    ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
+    ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
+    ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
+    ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
 ]
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rustfmt_check(base):
+    """Host check: our Rust files are formatted with the kernel's rustfmt config."""
+    files = sorted(glob.glob(os.path.join(REPO, 'kernel/**/*.rs'), recursive=True) +
+                   glob.glob(os.path.join(REPO, 'rust/**/*.rs'), recursive=True) +
+                   glob.glob(os.path.join(REPO, 'mm/**/*.rs'), recursive=True) +
+                   glob.glob(os.path.join(REPO, 'samples/**/*.rs'), recursive=True))
+    cmd = ['/usr/bin/rustfmt', '--check', '--edition', '2021',
+           '--config-path', os.path.join(base, '.rustfmt.toml')] + files
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        sys.stdout.write(p.stdout + p.stderr)
+        return vmrun.Result('host/rustfmt', 'fail', 'run make rustfmt')
+    return vmrun.Result('host/rustfmt (%d files)' % len(files), 'pass')
 
 
 def main():
@@ -31,20 +54,25 @@ def main():
     ap.add_argument('--logs', required=True)
     ap.add_argument('--timeout', type=int, default=180)
     ap.add_argument('--only', help='run only this suite')
+    ap.add_argument('--base', help='pristine kernel tree, for host checks')
     args = ap.parse_args()
 
     init = os.path.join(args.guest, 'init')
     everything = []
+    if args.base and not args.only:
+        everything.append(rustfmt_check(args.base))
+        vmrun.print_results(everything)
     for name, mode, append, progs in SUITES:
         if args.only and name != args.only:
             continue
-        paths = [os.path.join(args.guest, 'kselftest', p) for p in progs]
+        paths = [os.path.join(args.guest, p) for p in progs]
         missing = [p for p in paths if not os.path.exists(p)]
         if missing:
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
-        plan = ''.join('%s /bin/%s\n' % (mode, p) for p in progs)
-        expect = [(p, 1) for p in progs] + ([(p, 2) for p in progs] if mode == 'kexec' else [])
+        names = [os.path.basename(p) for p in progs]
+        plan = ''.join('%s /bin/%s\n' % (mode, p) for p in names)
+        expect = [(p, 1) for p in names] + ([(p, 2) for p in names] if mode == 'kexec' else [])
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
         run = vmrun.boot(args.kernel, init, plan, paths, append, log, args.timeout)

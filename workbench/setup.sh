@@ -67,7 +67,8 @@ deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri sid main
 EOS
 	local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
 		    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-		    -o "Dir::State::status=/var/lib/dpkg/status" -o "APT::Get::List-Cleanup=0")
+		    -o "Dir::State::status=/var/lib/dpkg/status" -o "APT::Get::List-Cleanup=0"
+		    -o "APT::Sandbox::User=root")
 	log "fetching linux-source-7.3 through a private apt sources list"
 	apt-get "${opts[@]}" update -qq
 	# Any 7.3.y is accepted: take the newest candidate of the 7.3 source package.

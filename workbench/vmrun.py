@@ -10,6 +10,8 @@ serial log, and turns what the guest printed into results:
 - every program run is framed by LUOTEST START/END lines from init;
 - KTAP lines printed in between ("ok N name", "not ok N name",
   "ok N name # SKIP ...") become test cases;
+- a program may end by kexec'ing the machine itself (the next stage
+  boots);
 - a non-zero exit, a missing END, a kexec that did not come back, fewer
   results than the KTAP plan announced, or a timeout is a failure.
 
@@ -34,6 +36,7 @@ START_RE = re.compile(r'LUOTEST START (\S+) stage=(\d+)')
 END_RE = re.compile(r'LUOTEST END (\S+) stage=(\d+) rc=(\d+)')
 KEXEC_RE = re.compile(r'LUOTEST KEXEC stage=(\d+)')
 BOOT_RE = re.compile(r'LUOTEST BOOT stage=(\d+)')
+PRINTK_RE = re.compile(r'^\[\s*\d+\.\d+\] ')
 
 
 @dataclass
@@ -147,7 +150,7 @@ def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo
                     text = raw.decode(errors='replace').rstrip('\r')
                     run.lines.append((now, text))
                     log.write('%10.6f %s\n' % (now, text))
-                    if echo:
+                    if echo and not PRINTK_RE.match(text):
                         print(text, flush=True)
             if buf:
                 run.lines.append((time.monotonic() - start, buf.decode(errors='replace')))
@@ -171,9 +174,14 @@ def collect(run, prefix, expect):
             current = [os.path.basename(m.group(1)), int(m.group(2)), None, []]
             continue
         m = END_RE.search(text)
-        if m and current:
+        b = BOOT_RE.search(text)
+        if current and (m or (b and int(b.group(1)) > current[1])):
+            # A program ends with init's END line, or by kexec'ing the
+            # machine itself: the next stage's kernel boots.
             prog, stage, planned, cases = current
-            rc = int(m.group(3))
+            rc = int(m.group(3)) if m else 0
+            if b:
+                kexecs.add(stage)
             name = '%s%s/stage%d' % (prefix, prog, stage)
             for status, desc in cases:
                 results.append(Result('%s: %s' % (name, desc), status))

@@ -43,7 +43,9 @@ impl<const N: usize> IoctlArg<N> {
     /// semantics; `min_size` ends at the struct's last used field.
     pub(crate) fn read(arg: usize, min_size: usize) -> Result<Self> {
         let ptr = UserPtr::from_addr(arg);
-        let user_size = UserSlice::new(ptr, size_of::<u32>()).reader().read::<u32>()? as usize;
+        let user_size = UserSlice::new(ptr, size_of::<u32>())
+            .reader()
+            .read::<u32>()? as usize;
         if user_size < min_size {
             return Err(EINVAL);
         }
@@ -75,6 +77,8 @@ impl<const N: usize> IoctlArg<N> {
     /// Copies the struct back: `min(user size, kernel size)` bytes.
     pub(crate) fn write_back(&self) -> Result {
         let len = self.user_size.min(N);
-        UserSlice::new(self.ptr, len).writer().write_slice(&self.bytes[..len])
+        UserSlice::new(self.ptr, len)
+            .writer()
+            .write_slice(&self.bytes[..len])
     }
 }

@@ -16,13 +16,10 @@ kmake() {
 log "base: Linux $(make -s -C "$SRC_DIR" kernelversion) from linux-source-7.3 $(base_version)"
 mkdir -p "$OBJ_DIR"
 frag_stamp=$(cat "${FRAGMENTS[@]}" | sha256sum | cut -d' ' -f1)
-if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/null)" != "$frag_stamp" ] ||
-   [ "$SRC_DIR/.luo-stamp" -nt "$OBJ_DIR/.config" ]; then
-	log "configuring: tinyconfig + ${FRAGMENTS[*]##*/}"
-	kmake -s tinyconfig >/dev/null
-	"$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$OBJ_DIR" "$OBJ_DIR/.config" "${FRAGMENTS[@]}" >/dev/null
-	kmake -s olddefconfig >/dev/null
-	missing=0
+
+# Every option of the fragments must be in the final .config.
+verify_config() {
+	local missing=0 line
 	while IFS= read -r line; do
 		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
 		if ! grep -qxF -- "$line" "$OBJ_DIR/.config"; then
@@ -31,8 +28,19 @@ if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/n
 		fi
 	done < <(cat "${FRAGMENTS[@]}")
 	[ $missing -eq 0 ] || { kmake rustavailable || true; die "kernel configuration incomplete"; }
+}
+
+# Configure only when the fragments changed: kbuild itself follows changes
+# of Kconfig files (syncconfig), and a fresh .config would rebuild all.
+if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/null)" != "$frag_stamp" ]; then
+	log "configuring: tinyconfig + ${FRAGMENTS[*]##*/}"
+	kmake -s tinyconfig >/dev/null
+	"$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$OBJ_DIR" "$OBJ_DIR/.config" "${FRAGMENTS[@]}" >/dev/null
+	kmake -s olddefconfig >/dev/null
+	verify_config
 	echo "$frag_stamp" >"$OBJ_DIR/.luo-config-stamp"
 fi
 start=$(date +%s)
 kmake -j"$(nproc)" ${KMAKE_FLAGS:-} bzImage
+verify_config
 log "kernel built in $(( $(date +%s) - start ))s: $OBJ_DIR/arch/x86/boot/bzImage"

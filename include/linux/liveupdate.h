@@ -9,8 +9,55 @@
 #ifndef _LINUX_LIVEUPDATE_H
 #define _LINUX_LIVEUPDATE_H
 
+#include <linux/errno.h>
 #include <linux/types.h>
 #include <uapi/linux/liveupdate.h>
+
+struct liveupdate_subsystem;
+struct module;
+
+/**
+ * struct liveupdate_subsystem_ops - Callbacks of a live-updatable subsystem.
+ * @prepare: NORMAL -> PREPARED: serialize the state to hand over and store
+ *	a u64 describing it (typically the physical address of KHO-preserved
+ *	memory) in @data. Workloads keep running. Optional.
+ * @freeze: PREPARED -> FROZEN, in the reboot path just before kexec: the
+ *	final, fast update. @data holds the value from @prepare and may be
+ *	changed. Optional.
+ * @cancel: Undo @prepare (and @freeze); called with the latest data. Must
+ *	not fail. Optional.
+ * @boot: In the next kernel, the data the previous kernel handed over;
+ *	called at registration when the subsystem has incoming data. Optional.
+ * @finish: The update is complete (UPDATED -> NORMAL); release what was
+ *	restored. Called with the incoming data, or 0. Must not fail. Optional.
+ * @owner: The module providing the callbacks; LUO holds a reference while
+ *	the subsystem is registered.
+ *
+ * Callbacks run in process context with LUO's transitions serialized; they
+ * may sleep, and must not register or unregister subsystems.
+ */
+struct liveupdate_subsystem_ops {
+	int (*prepare)(struct liveupdate_subsystem *h, u64 *data);
+	int (*freeze)(struct liveupdate_subsystem *h, u64 *data);
+	void (*cancel)(struct liveupdate_subsystem *h, u64 data);
+	void (*boot)(struct liveupdate_subsystem *h, u64 data);
+	void (*finish)(struct liveupdate_subsystem *h, u64 data);
+	struct module *owner;
+};
+
+/**
+ * struct liveupdate_subsystem - A subsystem that takes part in live update.
+ * @ops: Its callbacks.
+ * @name: Unique name; it keys the data handed to the next kernel, so the
+ *	same subsystem must use the same name in both kernels.
+ *
+ * Embed it in your own structure and use container_of() in the callbacks.
+ * It must stay valid while registered. LUO keeps its bookkeeping to itself.
+ */
+struct liveupdate_subsystem {
+	const struct liveupdate_subsystem_ops *ops;
+	const char *name;
+};
 
 #ifdef CONFIG_LIVEUPDATE
 
@@ -24,8 +71,11 @@ bool liveupdate_enabled(void);
 /**
  * liveupdate_reboot - Freeze a prepared live update before kexec.
  *
- * Called by kernel_kexec() just before the jump to the next kernel. In the
- * NORMAL state there is nothing to hand over and it returns 0.
+ * Called by kernel_kexec() just before the jump to the next kernel. A
+ * PREPARED update becomes FROZEN: every subsystem's freeze() runs. If one
+ * fails, the whole update is cancelled (state NORMAL) and the error is
+ * returned, which makes the kexec fail. Without a prepared update there is
+ * nothing to hand over and it returns 0.
  *
  * Return: 0 when the kexec may go on, a negative errno to abort it.
  */
@@ -53,6 +103,39 @@ bool liveupdate_state_updated(void);
  */
 bool liveupdate_state_normal(void);
 
+/**
+ * liveupdate_register_subsystem - Take part in live updates.
+ * @h: The subsystem; stays valid until unregistered.
+ *
+ * Allowed in NORMAL and UPDATED; waits for a running transition. In UPDATED,
+ * a subsystem for which the previous kernel handed over data gets its
+ * boot() callback before this returns. Works from any initcall level.
+ *
+ * Return: 0; -EINVAL for a subsystem without ops or name; -EBUSY in the
+ * PREPARED or FROZEN state; -EEXIST if @h or its name is registered;
+ * -EAGAIN if the owner module is going away; -ENOMEM.
+ */
+int liveupdate_register_subsystem(struct liveupdate_subsystem *h);
+
+/**
+ * liveupdate_unregister_subsystem - Stop taking part in live updates.
+ * @h: A registered subsystem.
+ *
+ * Return: 0; -EBUSY in the PREPARED or FROZEN state; -ENOENT if @h is not
+ * registered.
+ */
+int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h);
+
+/**
+ * liveupdate_get_subsystem_data - The data the previous kernel handed over.
+ * @h: A registered subsystem.
+ * @data: Output.
+ *
+ * Return: 0; -EBUSY outside the UPDATED state; -ENOENT if @h is not
+ * registered; -ENODATA if the previous kernel handed nothing over for it.
+ */
+int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h, u64 *data);
+
 #else /* CONFIG_LIVEUPDATE */
 
 static inline bool liveupdate_enabled(void)
@@ -78,6 +161,22 @@ static inline bool liveupdate_state_updated(void)
 static inline bool liveupdate_state_normal(void)
 {
 	return true;
+}
+
+static inline int liveupdate_register_subsystem(struct liveupdate_subsystem *h)
+{
+	return 0;
+}
+
+static inline int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h)
+{
+	return 0;
+}
+
+static inline int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h,
+						u64 *data)
+{
+	return -ENODATA;
 }
 
 #endif /* CONFIG_LIVEUPDATE */

@@ -3,10 +3,25 @@
 //! The in-kernel C interface of `include/linux/liveupdate.h`.
 //!
 //! Each function is exported with `#[export]`, which checks its signature
-//! against the prototype in the header at build time.
+//! against the prototype in the header at build time. The functions that
+//! take a subsystem pointer are the boundary where the C caller's promise
+//! (valid until unregistered) becomes a [`SubsystemRef`].
 
-use crate::{orchestrator::LUO, state::State};
-use kernel::{bindings, prelude::*};
+use crate::{cmdline, orchestrator::luo, state::State};
+use kernel::{bindings, liveupdate::SubsystemRef, prelude::*};
+
+/// The state, `NORMAL` before the orchestrator exists.
+fn state() -> State {
+    luo().map_or(State::Normal, |luo| luo.state())
+}
+
+/// Turns a result into the C convention: 0 or a negative errno.
+fn to_c(result: Result) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
 
 /// Whether the kernel was booted with `liveupdate=on`.
 ///
@@ -15,7 +30,7 @@ use kernel::{bindings, prelude::*};
 /// No requirements: callable from any context.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_enabled() -> bool {
-    LUO.enabled()
+    cmdline::enabled()
 }
 
 /// The current global state, as an `enum liveupdate_state`.
@@ -25,7 +40,7 @@ pub(crate) unsafe extern "C" fn liveupdate_enabled() -> bool {
 /// No requirements: callable from any context.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_get_state() -> bindings::liveupdate_state {
-    LUO.state().to_uapi()
+    state().to_uapi()
 }
 
 /// Whether this kernel booted from a live update that has not finished.
@@ -35,7 +50,7 @@ pub(crate) unsafe extern "C" fn liveupdate_get_state() -> bindings::liveupdate_s
 /// No requirements: callable from any context.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_state_updated() -> bool {
-    LUO.state() == State::Updated
+    state() == State::Updated
 }
 
 /// Whether no live update is in progress.
@@ -45,13 +60,12 @@ pub(crate) unsafe extern "C" fn liveupdate_state_updated() -> bool {
 /// No requirements: callable from any context.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_state_normal() -> bool {
-    LUO.state() == State::Normal
+    state() == State::Normal
 }
 
-/// Called by `kernel_kexec()` right before the jump to the next kernel.
-///
-/// With no update prepared (the NORMAL state) there is nothing to freeze and
-/// nothing is handed over: the kexec goes on.
+/// Called by `kernel_kexec()` right before the jump to the next kernel:
+/// freezes a prepared update. A failed freeze cancels the update and its
+/// error aborts the kexec.
 ///
 /// # Safety
 ///
@@ -59,10 +73,63 @@ pub(crate) unsafe extern "C" fn liveupdate_state_normal() -> bool {
 /// does with the kexec lock held.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_reboot() -> c_int {
-    match LUO.state() {
-        State::Normal | State::Updated => 0,
-        // The state machine arrives with the LUO core; until then no
-        // update can be prepared, so these states are never reached.
-        State::Prepared | State::Frozen => EBUSY.to_errno(),
+    match luo() {
+        Some(luo) => to_c(luo.reboot()),
+        None => 0,
+    }
+}
+
+/// `liveupdate_register_subsystem()`.
+///
+/// # Safety
+///
+/// `h` is null or points to a subsystem that, with its ops and name, stays
+/// valid and unchanged until it is unregistered.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_register_subsystem(
+    h: *mut bindings::liveupdate_subsystem,
+) -> c_int {
+    // SAFETY: Guaranteed by the caller, as documented in the header.
+    let handle = match unsafe { SubsystemRef::from_raw(h) } {
+        Ok(handle) => handle,
+        Err(e) => return e.to_errno(),
+    };
+    to_c(luo().ok_or(ENODEV).and_then(|luo| luo.register_subsystem(handle)))
+}
+
+/// `liveupdate_unregister_subsystem()`.
+///
+/// # Safety
+///
+/// No requirements: `h` is only compared with registered subsystems.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_unregister_subsystem(
+    h: *mut bindings::liveupdate_subsystem,
+) -> c_int {
+    to_c(luo().ok_or(ENOENT).and_then(|luo| luo.unregister_subsystem(h)))
+}
+
+/// `liveupdate_get_subsystem_data()`.
+///
+/// # Safety
+///
+/// `data` is valid for writes; `h` is only compared with registered
+/// subsystems.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_get_subsystem_data(
+    h: *mut bindings::liveupdate_subsystem,
+    data: *mut u64,
+) -> c_int {
+    let luo = match luo() {
+        Some(luo) => luo,
+        None => return EBUSY.to_errno(),
+    };
+    match luo.subsystem_data(h) {
+        Ok(value) => {
+            // SAFETY: The caller guarantees that `data` is valid for writes.
+            unsafe { data.write(value) };
+            0
+        }
+        Err(e) => e.to_errno(),
     }
 }

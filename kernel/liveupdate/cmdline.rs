@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `liveupdate=` boot parameter.
+//! Boot-time entry points: the `liveupdate=` parameter and the
+//! `early_initcall` that allocates the orchestrator.
 //!
-//! `luo_cmdline.c` registers the early parameter and parses the boolean;
-//! this file records it in the orchestrator.
+//! `luo_boot.c` registers both hooks (they need linker sections) and
+//! forwards here.
 
-use crate::orchestrator::LUO;
-use kernel::prelude::*;
+use crate::orchestrator;
+use kernel::{
+    prelude::*,
+    sync::atomic::{AtomicFlag, Relaxed},
+};
+
+/// `liveupdate=`: set once at early boot, before the orchestrator exists.
+static ENABLED: AtomicFlag = AtomicFlag::new(false);
+
+/// Whether the kernel was booted with `liveupdate=on`.
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
 
 /// Records the value of `liveupdate=<bool>`.
 ///
@@ -15,5 +27,22 @@ use kernel::prelude::*;
 /// No requirements: callable from any context, including early boot.
 #[export]
 pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
-    LUO.set_enabled(enabled);
+    ENABLED.store(enabled, Relaxed);
+}
+
+/// Allocates the orchestrator at `early_initcall`, before any driver can
+/// register a subsystem.
+///
+/// # Safety
+///
+/// Called once, from process context during boot.
+#[export]
+pub(crate) unsafe extern "C" fn luo_early_init() -> c_int {
+    match orchestrator::init() {
+        Ok(()) => 0,
+        Err(e) => {
+            pr_err!("cannot allocate the orchestrator: {:?}\n", e);
+            e.to_errno()
+        }
+    }
 }

@@ -4,9 +4,18 @@
 //! drives a live update.
 //!
 //! Opening needs `CAP_SYS_ADMIN` (`EPERM`) and the device has one opener at
-//! a time (`EBUSY`). The ioctls are defined in [`crate::uapi`].
+//! a time (`EBUSY`). Closing it before the reboot cancels a prepared or
+//! frozen update. The ioctls and their argument rules are in
+//! [`crate::uapi`]; errors follow iommufd: `ENOTTY` unknown ioctl, `EINVAL`
+//! too small or a bad field, `E2BIG` non-zero unknown tail, `EOPNOTSUPP`
+//! unsupported value (unknown event, non-zero reserved), `EBUSY` wrong
+//! state, `EINTR` interrupted while waiting for a running transition.
 
-use crate::{orchestrator::LUO, uapi};
+use crate::{
+    orchestrator::{luo, Orchestrator, Wait},
+    state::Event,
+    uapi::{self, off, IoctlArg},
+};
 use kernel::{
     capability::{capable, Capability},
     fs::File,
@@ -24,12 +33,17 @@ pub(crate) fn register() -> impl PinInit<Registration, Error> {
     })
 }
 
-/// One open of `/dev/liveupdate`; dropping it releases the device.
-pub(crate) struct LiveUpdateDevice;
+/// The one open of `/dev/liveupdate`; dropping it (the last close) cancels
+/// a pending update and releases the device.
+pub(crate) struct LiveUpdateDevice {
+    luo: &'static Orchestrator,
+}
 
 impl Drop for LiveUpdateDevice {
     fn drop(&mut self) {
-        LUO.release_device();
+        // Cancel before releasing, so that a new opener never sees our update.
+        self.luo.cancel_pending();
+        self.luo.release_device();
     }
 }
 
@@ -41,25 +55,90 @@ impl MiscDevice for LiveUpdateDevice {
         if !capable(Capability::SYS_ADMIN) {
             return Err(EPERM);
         }
-        if !LUO.claim_device() {
+        let luo = luo().ok_or(ENODEV)?;
+        if !luo.claim_device() {
             return Err(EBUSY);
         }
-        // On allocation failure the new value is dropped, releasing the claim.
-        Ok(KBox::new(LiveUpdateDevice, GFP_KERNEL)?)
+        // On allocation failure the value is dropped, which releases the claim.
+        Ok(KBox::new(LiveUpdateDevice { luo }, GFP_KERNEL)?)
     }
 
-    fn ioctl(_device: &LiveUpdateDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(device: &LiveUpdateDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let luo = device.luo;
         match cmd {
-            uapi::IOCTL_GET_STATE => get_state(arg),
+            c if c == uapi::GET_STATE.cmd => get_state(luo, arg),
+            c if c == uapi::SET_EVENT.cmd => set_event(luo, arg),
+            c if c == uapi::FD_PRESERVE.cmd => fd_preserve(arg),
+            c if c == uapi::FD_UNPRESERVE.cmd => fd_unpreserve(arg),
+            c if c == uapi::FD_RESTORE.cmd => fd_restore(arg),
+            c if c == uapi::GET_FD_STATE.cmd => get_fd_state(arg),
+            c if c == uapi::SET_FD_EVENT.cmd => set_fd_event(arg),
             _ => Err(ENOTTY),
-        }
+        }?;
+        Ok(0)
     }
 }
 
 /// `LIVEUPDATE_IOCTL_GET_STATE`: reports the global state.
-fn get_state(arg: usize) -> Result<isize> {
-    let mut get = uapi::IoctlArg::<{ uapi::GET_STATE_SIZE }>::read(arg, uapi::GET_STATE_MIN_SIZE)?;
-    get.set_u32_at(4, LUO.state().to_uapi());
-    get.write_back()?;
-    Ok(0)
+fn get_state(luo: &Orchestrator, arg: usize) -> Result {
+    let mut get = IoctlArg::read(&uapi::GET_STATE, arg)?;
+    get.set_u32_at(off::STATE, luo.state().to_uapi());
+    get.write_back()
+}
+
+/// `LIVEUPDATE_IOCTL_SET_EVENT`: PREPARE, CANCEL or FINISH. FREEZE comes
+/// only from `reboot(LINUX_REBOOT_CMD_KEXEC)`.
+fn set_event(luo: &Orchestrator, arg: usize) -> Result {
+    let set = IoctlArg::read(&uapi::SET_EVENT, arg)?;
+    match Event::from_uapi(set.u32_at(off::EVENT)) {
+        None | Some(Event::Freeze) => Err(EOPNOTSUPP),
+        Some(event) => luo.event(event, Wait::Interruptible),
+    }
+}
+
+// The file-descriptor ioctls check their arguments fully; preserving files
+// arrives with the file handlers, until then they are not supported.
+
+/// `LIVEUPDATE_IOCTL_FD_PRESERVE`.
+fn fd_preserve(arg: usize) -> Result {
+    IoctlArg::read(&uapi::FD_PRESERVE, arg)?;
+    Err(EOPNOTSUPP)
+}
+
+/// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`.
+fn fd_unpreserve(arg: usize) -> Result {
+    let unpreserve = IoctlArg::read(&uapi::FD_UNPRESERVE, arg)?;
+    if unpreserve.u32_at(off::RESERVED) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    Err(EOPNOTSUPP)
+}
+
+/// `LIVEUPDATE_IOCTL_FD_RESTORE`.
+fn fd_restore(arg: usize) -> Result {
+    IoctlArg::read(&uapi::FD_RESTORE, arg)?;
+    Err(EOPNOTSUPP)
+}
+
+/// `LIVEUPDATE_IOCTL_GET_FD_STATE`.
+fn get_fd_state(arg: usize) -> Result {
+    let get = IoctlArg::read(&uapi::GET_FD_STATE, arg)?;
+    if !get.is_zero(off::FD_RESERVED..off::FD_TOKEN)
+        || !get.is_zero(off::FD_RESERVED2..uapi::GET_FD_STATE.size)
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if get.u8_at(off::FD_INCOMING) > 1 {
+        return Err(EINVAL);
+    }
+    Err(EOPNOTSUPP)
+}
+
+/// `LIVEUPDATE_IOCTL_SET_FD_EVENT`.
+fn set_fd_event(arg: usize) -> Result {
+    let set = IoctlArg::read(&uapi::SET_FD_EVENT, arg)?;
+    if Event::from_uapi(set.u32_at(off::EVENT)).is_none() {
+        return Err(EOPNOTSUPP);
+    }
+    Err(EOPNOTSUPP)
 }

@@ -10,17 +10,20 @@
 //!
 //! The crate, one file per concept:
 //!
-//! - [`orchestrator`]: the single LUO instance: whether it is enabled, the
-//!   global state, the exclusive opener of the device.
-//! - [`state`]: the states of the state machine and their uapi encoding.
+//! - [`orchestrator`]: the single LUO instance and its serialized
+//!   transitions (prepare, freeze, cancel, finish, reboot).
+//! - [`state`]: the states, events and transition rules.
+//! - [`subsystems`]: the registry of subsystems, in registration order.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
-//! - [`cmdline`]: the `liveupdate=` boot parameter (parsed by `luo_cmdline.c`).
+//! - [`cmdline`]: `liveupdate=` and the `early_initcall` (from `luo_boot.c`).
 //! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
-//! - [`uapi`]: ioctl numbers and argument structs of
-//!   `include/uapi/linux/liveupdate.h`.
+//! - [`uapi`]: ioctl numbers and argument layouts of
+//!   `include/uapi/linux/liveupdate.h`, iommufd-style argument copying.
+//! - [`sysfs`]: `/sys/kernel/liveupdate/state`.
 //!
-//! C glue, where Rust has no abstraction yet: `luo_cmdline.c` (early
-//! parameter) and `luo_sysfs.c` (`/sys/kernel/liveupdate/state`).
+//! C: `luo_boot.c` (boot hooks, which need linker sections) and, with
+//! `CONFIG_LIVEUPDATE_SELFTESTS`, `luo_selftests.c` (the test hook, a C user
+//! of the C API).
 
 use kernel::prelude::*;
 
@@ -29,6 +32,9 @@ mod cmdline;
 mod device;
 mod orchestrator;
 mod state;
+mod subsystems;
+#[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+mod sysfs;
 mod uapi;
 
 module! {
@@ -47,11 +53,14 @@ struct LiveUpdateModule {
 
 impl kernel::Module for LiveUpdateModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        if !orchestrator::LUO.enabled() {
+        if !cmdline::enabled() {
             return Ok(Self { _device: None });
         }
+        let luo = orchestrator::luo().ok_or(ENOMEM)?;
+        #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+        luo.create_state_file()?;
         let device = KBox::pin_init(device::register(), GFP_KERNEL)?;
-        pr_info!("live update orchestrator enabled\n");
+        pr_info!("live update orchestrator enabled, state {}\n", luo.state().name());
         Ok(Self {
             _device: Some(device),
         })

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Live Update Orchestrator: the interface between LUO's Rust crate and its
- * C glue files. Nothing outside kernel/liveupdate/ may use it.
+ * C glue (luo_boot.c). Nothing outside kernel/liveupdate/ may use it.
  *
  * rust/bindings/bindings_helper.h includes this header so that #[export]
  * checks the Rust definitions against these prototypes.
@@ -11,7 +11,10 @@
 
 #include <linux/types.h>
 
-/* Rust (cmdline.rs), called by luo_cmdline.c for liveupdate=<bool>. */
+/* liveupdate=<bool>, from early_param(). */
 void luo_cmdline_set_enabled(bool enabled);
+
+/* Allocates the orchestrator, at early_initcall. */
+int luo_early_init(void);
 
 #endif /* _KERNEL_LIVEUPDATE_LUO_INTERNAL_H */

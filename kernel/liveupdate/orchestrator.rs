@@ -1,39 +1,125 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The one Live Update Orchestrator instance.
+//! The one Live Update Orchestrator instance and its state machine.
 //!
-//! All of LUO's run-time state lives in [`Orchestrator`]; there is exactly
-//! one, [`LUO`], because a kernel has one live update at a time.
+//! All of LUO's run-time state lives in [`Orchestrator`]. There is exactly
+//! one, allocated at `early_initcall` (so that drivers can register from
+//! any initcall level) and reached through [`luo()`].
+//!
+//! Transitions are serialized by a *transition ticket*: a `busy` flag under
+//! the mutex, waited for on a condition variable. Callbacks run while the
+//! ticket is held but the mutex is not, so a callback may read LUO's state
+//! and data; it must not register or unregister. Waiting for the ticket
+//! from an ioctl is interruptible (`EINTR`, nothing changed); the kernel's
+//! own paths (reboot, registration, close) wait uninterruptibly.
 
-use crate::state::State;
-use kernel::sync::atomic::{Acquire, Atomic, AtomicFlag, Relaxed, Release};
+use crate::{
+    state::{Event, State},
+    subsystems::Subsystems,
+};
+use kernel::{
+    alloc::KVec,
+    bindings,
+    liveupdate::SubsystemRef,
+    new_condvar, new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::{Acquire, Atomic, AtomicFlag, Release},
+        CondVar, Mutex, SetOnce,
+    },
+};
+
+/// The orchestrator, once [`init`] has run.
+static LUO: SetOnce<Pin<KBox<Orchestrator>>> = SetOnce::new();
+
+/// The orchestrator; `None` before `early_initcall` or if it could not be
+/// allocated.
+pub(crate) fn luo() -> Option<&'static Orchestrator> {
+    LUO.as_ref().map(|luo| &**luo)
+}
+
+/// Allocates the orchestrator, at `early_initcall`.
+pub(crate) fn init() -> Result {
+    let luo = KBox::pin_init(Orchestrator::new(), GFP_KERNEL)?;
+    if !LUO.populate(luo) {
+        return Err(EBUSY);
+    }
+    Ok(())
+}
+
+/// How to wait for a running transition.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// From user space: a signal ends the wait with `EINTR`.
+    Interruptible,
+    /// From the kernel's own paths, which cannot fail that way.
+    Uninterruptible,
+}
+
+/// Data the previous kernel handed over for one subsystem.
+pub(crate) struct Incoming {
+    /// The subsystem's name in the previous kernel.
+    pub(crate) name: CString,
+    /// Its data.
+    pub(crate) data: u64,
+}
+
+/// What the mutex protects.
+struct Inner {
+    /// A transition (or registration) holds the ticket.
+    busy: bool,
+    /// The registered subsystems.
+    subsystems: Subsystems,
+    /// Data handed over by the previous kernel, by subsystem name; only
+    /// non-empty in the UPDATED state.
+    incoming: KVec<Incoming>,
+}
 
 /// The state of the Live Update Orchestrator.
+#[pin_data]
 pub(crate) struct Orchestrator {
-    /// Set once at early boot from `liveupdate=`; read-only afterwards.
-    enabled: AtomicFlag,
-    /// The global [`State`], in its uapi encoding.
+    #[pin]
+    inner: Mutex<Inner>,
+    /// Signalled when the transition ticket is released.
+    #[pin]
+    idle: CondVar,
+    /// The global [`State`] in its uapi encoding, for lock-free readers.
+    /// Written only by the ticket holder.
     state: Atomic<u32>,
     /// Whether `/dev/liveupdate` is open (it has at most one opener).
     device_open: AtomicFlag,
+    /// `/sys/kernel/liveupdate/state`, once created.
+    #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+    state_file: SetOnce<Pin<KBox<crate::sysfs::StateFile>>>,
 }
 
-/// The orchestrator.
-pub(crate) static LUO: Orchestrator = Orchestrator {
-    enabled: AtomicFlag::new(false),
-    state: Atomic::new(State::Normal.to_uapi()),
-    device_open: AtomicFlag::new(false),
-};
+/// The transition ticket; released on drop.
+struct Ticket<'a> {
+    luo: &'a Orchestrator,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.luo.inner.lock().busy = false;
+        self.luo.idle.notify_all();
+    }
+}
 
 impl Orchestrator {
-    /// Whether live update was enabled on the command line.
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(Relaxed)
-    }
-
-    /// Records the `liveupdate=` boot parameter.
-    pub(crate) fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Relaxed);
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            inner <- new_mutex!(Inner {
+                busy: false,
+                subsystems: Subsystems::new(),
+                incoming: KVec::new(),
+            }, "luo_inner"),
+            idle <- new_condvar!("luo_idle"),
+            state: Atomic::new(State::Normal.to_uapi()),
+            device_open: AtomicFlag::new(false),
+            #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+            state_file: SetOnce::new(),
+        })
     }
 
     /// The current global state.
@@ -50,5 +136,205 @@ impl Orchestrator {
     /// Releases the device claimed by [`Self::claim_device`].
     pub(crate) fn release_device(&self) {
         self.device_open.store(false, Release);
+    }
+
+    /// Waits for and takes the transition ticket.
+    fn ticket(&self, wait: Wait) -> Result<Ticket<'_>> {
+        let mut inner = self.inner.lock();
+        while inner.busy {
+            match wait {
+                Wait::Interruptible => {
+                    if self.idle.wait_interruptible(&mut inner) {
+                        return Err(EINTR);
+                    }
+                }
+                Wait::Uninterruptible => self.idle.wait(&mut inner),
+            }
+        }
+        inner.busy = true;
+        Ok(Ticket { luo: self })
+    }
+
+    /// Sets the state; only the ticket holder may call it.
+    fn set_state(&self, _ticket: &Ticket<'_>, state: State) {
+        self.state.store(state.to_uapi(), Release);
+        #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+        if let Some(file) = self.state_file.as_ref() {
+            file.notify();
+        }
+    }
+
+    /// Creates `/sys/kernel/liveupdate/state`.
+    #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+    pub(crate) fn create_state_file(&self) -> Result {
+        let file = KBox::pin_init(crate::sysfs::create(), GFP_KERNEL)?;
+        if !self.state_file.populate(file) {
+            return Err(EEXIST);
+        }
+        Ok(())
+    }
+
+    /// The subsystem at `index`, read under the mutex.
+    fn subsystem(&self, index: usize) -> Option<(SubsystemRef, u64)> {
+        let inner = self.inner.lock();
+        inner.subsystems.get(index).map(|s| (s.handle, s.outgoing))
+    }
+
+    fn subsystem_count(&self) -> usize {
+        self.inner.lock().subsystems.len()
+    }
+
+    fn set_outgoing(&self, index: usize, data: u64) {
+        if let Some(s) = self.inner.lock().subsystems.get_mut(index) {
+            s.outgoing = data;
+        }
+    }
+
+    /// The data handed over for `name`, if any.
+    fn incoming_data(&self, name: &CStr) -> Option<u64> {
+        let inner = self.inner.lock();
+        let found = inner
+            .incoming
+            .iter()
+            .find(|i| i.name.to_bytes() == name.to_bytes());
+        found.map(|i| i.data)
+    }
+
+    /// `liveupdate_register_subsystem()`.
+    pub(crate) fn register_subsystem(&self, handle: SubsystemRef) -> Result {
+        let _ticket = self.ticket(Wait::Uninterruptible)?;
+        if !self.state().allows_registration() {
+            return Err(EBUSY);
+        }
+        if !handle.get_owner() {
+            return Err(EAGAIN);
+        }
+        if let Err(e) = self.inner.lock().subsystems.add(handle) {
+            handle.put_owner();
+            return Err(e);
+        }
+        if self.state() == State::Updated {
+            if let Some(data) = self.incoming_data(handle.name()) {
+                handle.boot(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// `liveupdate_unregister_subsystem()`.
+    pub(crate) fn unregister_subsystem(&self, ptr: *const bindings::liveupdate_subsystem) -> Result {
+        let _ticket = self.ticket(Wait::Uninterruptible)?;
+        if !self.state().allows_registration() {
+            return Err(EBUSY);
+        }
+        let handle = self.inner.lock().subsystems.remove(ptr)?;
+        handle.put_owner();
+        Ok(())
+    }
+
+    /// `liveupdate_get_subsystem_data()`.
+    pub(crate) fn subsystem_data(&self, ptr: *const bindings::liveupdate_subsystem) -> Result<u64> {
+        if self.state() != State::Updated {
+            return Err(EBUSY);
+        }
+        let handle = self.inner.lock().subsystems.find(ptr).map(|s| s.handle);
+        let handle = handle.ok_or(ENOENT)?;
+        self.incoming_data(handle.name()).ok_or(ENODATA)
+    }
+
+    /// Sends `event` (from user space or the reboot path).
+    pub(crate) fn event(&self, event: Event, wait: Wait) -> Result {
+        let ticket = self.ticket(wait)?;
+        let next = self.state().on(event)?;
+        match event {
+            Event::Prepare => self.prepare_all(&ticket)?,
+            Event::Freeze => self.freeze_all(&ticket)?,
+            Event::Cancel => self.cancel_all(&ticket, self.subsystem_count()),
+            Event::Finish => self.finish_all(&ticket),
+        }
+        self.set_state(&ticket, next);
+        Ok(())
+    }
+
+    /// The reboot path: freezes a prepared update; nothing to do otherwise.
+    pub(crate) fn reboot(&self) -> Result {
+        let ticket = self.ticket(Wait::Uninterruptible)?;
+        if self.state() != State::Prepared {
+            return Ok(());
+        }
+        self.freeze_all(&ticket)?;
+        self.set_state(&ticket, State::Frozen);
+        Ok(())
+    }
+
+    /// Closing the device before the reboot cancels a pending update.
+    pub(crate) fn cancel_pending(&self) {
+        let Ok(ticket) = self.ticket(Wait::Uninterruptible) else {
+            return;
+        };
+        if matches!(self.state(), State::Prepared | State::Frozen) {
+            self.cancel_all(&ticket, self.subsystem_count());
+            self.set_state(&ticket, State::Normal);
+        }
+    }
+
+    /// PREPARE: every subsystem in registration order; on the first
+    /// failure the ones before it are cancelled and the state is unchanged.
+    fn prepare_all(&self, ticket: &Ticket<'_>) -> Result {
+        for index in 0..self.subsystem_count() {
+            let Some((handle, _)) = self.subsystem(index) else {
+                break;
+            };
+            match handle.prepare() {
+                Ok(data) => self.set_outgoing(index, data),
+                Err(e) => {
+                    pr_warn!("subsystem {} failed to prepare: {:?}\n", handle.name(), e);
+                    self.cancel_all(ticket, index);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// FREEZE: every subsystem in registration order; a failure cancels
+    /// the whole update (every subsystem was prepared) and leaves NORMAL.
+    fn freeze_all(&self, ticket: &Ticket<'_>) -> Result {
+        for index in 0..self.subsystem_count() {
+            let Some((handle, data)) = self.subsystem(index) else {
+                break;
+            };
+            match handle.freeze(data) {
+                Ok(data) => self.set_outgoing(index, data),
+                Err(e) => {
+                    pr_warn!("subsystem {} failed to freeze: {:?}\n", handle.name(), e);
+                    self.cancel_all(ticket, self.subsystem_count());
+                    self.set_state(ticket, State::Normal);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels the first `count` subsystems, last registered first.
+    fn cancel_all(&self, _ticket: &Ticket<'_>, count: usize) {
+        for index in (0..count).rev() {
+            if let Some((handle, data)) = self.subsystem(index) {
+                handle.cancel(data);
+                self.set_outgoing(index, 0);
+            }
+        }
+    }
+
+    /// FINISH: every subsystem, with its incoming data or 0; then the
+    /// incoming data is dropped.
+    fn finish_all(&self, _ticket: &Ticket<'_>) {
+        for index in 0..self.subsystem_count() {
+            if let Some((handle, _)) = self.subsystem(index) {
+                handle.finish(self.incoming_data(handle.name()).unwrap_or(0));
+            }
+        }
+        self.inner.lock().incoming.clear();
     }
 }

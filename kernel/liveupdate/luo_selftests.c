@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Live Update Orchestrator: the test hook (CONFIG_LIVEUPDATE_SELFTESTS).
+ *
+ * Written in C on purpose: it is the in-tree proof that a C driver can take
+ * part in live updates through include/linux/liveupdate.h. The interface is
+ * described in luo_selftests.h; the kselftests in
+ * tools/testing/selftests/liveupdate/ drive it.
+ */
+#define pr_fmt(fmt) "luo_selftest: " fmt
+
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/kexec_handover.h>
+#include <linux/liveupdate.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "luo_selftests.h"
+
+/**
+ * struct luo_test_subsystem - a test subsystem
+ * @h: The LUO subsystem.
+ * @name: Its name (@h.name points here).
+ * @folio: This kernel's copy of the user's page.
+ * @outgoing: The data handed over (the physical address of @folio), 0 when
+ *	not prepared.
+ * @incoming: In the next kernel, the restored page of the previous one.
+ */
+struct luo_test_subsystem {
+	struct liveupdate_subsystem h;
+	char name[LUO_SELFTEST_NAME_LENGTH];
+	struct folio *folio;
+	u64 outgoing;
+	struct folio *incoming;
+};
+
+static struct luo_test_subsystem *luo_tests[LUO_SELFTEST_MAX_SUBSYSTEMS];
+static DEFINE_MUTEX(luo_tests_lock);
+
+static struct luo_test_subsystem *to_test(struct liveupdate_subsystem *h)
+{
+	return container_of(h, struct luo_test_subsystem, h);
+}
+
+static int luo_test_prepare(struct liveupdate_subsystem *h, u64 *data)
+{
+	struct luo_test_subsystem *t = to_test(h);
+	int err;
+
+	if (str_has_prefix(t->name, LUO_SELFTEST_PREPARE_FAIL))
+		return -EIO;
+	err = kho_preserve_folio(t->folio);
+	if (err)
+		return err;
+	t->outgoing = PFN_PHYS(folio_pfn(t->folio));
+	*data = t->outgoing;
+	return 0;
+}
+
+static int luo_test_freeze(struct liveupdate_subsystem *h, u64 *data)
+{
+	struct luo_test_subsystem *t = to_test(h);
+
+	if (str_has_prefix(t->name, LUO_SELFTEST_FREEZE_FAIL))
+		return -EIO;
+	return *data == t->outgoing ? 0 : -EINVAL;
+}
+
+static void luo_test_cancel(struct liveupdate_subsystem *h, u64 data)
+{
+	struct luo_test_subsystem *t = to_test(h);
+
+	if (t->outgoing) {
+		kho_unpreserve_folio(t->folio);
+		t->outgoing = 0;
+	}
+}
+
+/* Restores the page the previous kernel handed over, once. */
+static int luo_test_restore(struct luo_test_subsystem *t, u64 data)
+{
+	if (t->incoming)
+		return 0;
+	if (!data || !PAGE_ALIGNED(data))
+		return -EINVAL;
+	t->incoming = kho_restore_folio(data);
+	return t->incoming ? 0 : -EINVAL;
+}
+
+static void luo_test_boot(struct liveupdate_subsystem *h, u64 data)
+{
+	pr_info("%s: handed over data %#llx\n", to_test(h)->name, data);
+}
+
+static void luo_test_finish(struct liveupdate_subsystem *h, u64 data)
+{
+	struct luo_test_subsystem *t = to_test(h);
+
+	/* Nothing handed over stays reserved: restore what nobody read. */
+	if (data && !luo_test_restore(t, data))
+		pr_info("%s: finished\n", t->name);
+	if (t->incoming) {
+		folio_put(t->incoming);
+		t->incoming = NULL;
+	}
+}
+
+static const struct liveupdate_subsystem_ops luo_test_ops = {
+	.prepare = luo_test_prepare,
+	.freeze = luo_test_freeze,
+	.cancel = luo_test_cancel,
+	.boot = luo_test_boot,
+	.finish = luo_test_finish,
+	.owner = THIS_MODULE,
+};
+
+static int luo_test_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < LUO_SELFTEST_MAX_SUBSYSTEMS; i++)
+		if (luo_tests[i] && !strcmp(luo_tests[i]->name, name))
+			return i;
+	return -ENOENT;
+}
+
+static void luo_test_free(struct luo_test_subsystem *t)
+{
+	if (t->incoming)
+		folio_put(t->incoming);
+	folio_put(t->folio);
+	kfree(t);
+}
+
+static int luo_test_register(const struct luo_arg_subsystem *arg)
+{
+	struct luo_test_subsystem *t;
+	int slot, err;
+
+	for (slot = 0; slot < LUO_SELFTEST_MAX_SUBSYSTEMS && luo_tests[slot]; slot++)
+		;
+	if (slot == LUO_SELFTEST_MAX_SUBSYSTEMS)
+		return -ENOSPC;
+
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t->folio = folio_alloc(GFP_KERNEL, 0);
+	if (!t->folio) {
+		kfree(t);
+		return -ENOMEM;
+	}
+	if (copy_from_user(folio_address(t->folio), u64_to_user_ptr((u64)(uintptr_t)arg->data_page),
+			   PAGE_SIZE)) {
+		luo_test_free(t);
+		return -EFAULT;
+	}
+	strscpy(t->name, arg->name);
+	t->h.ops = &luo_test_ops;
+	t->h.name = t->name;
+
+	err = liveupdate_register_subsystem(&t->h);
+	if (err) {
+		luo_test_free(t);
+		return err;
+	}
+	luo_tests[slot] = t;
+	return 0;
+}
+
+static int luo_test_unregister(int slot)
+{
+	int err = liveupdate_unregister_subsystem(&luo_tests[slot]->h);
+
+	if (err)
+		return err;
+	luo_test_free(luo_tests[slot]);
+	luo_tests[slot] = NULL;
+	return 0;
+}
+
+static int luo_test_getdata(struct luo_test_subsystem *t, void __user *page)
+{
+	void *src;
+	u64 data;
+	int err;
+
+	switch (liveupdate_get_state()) {
+	case LIVEUPDATE_STATE_PREPARED:
+	case LIVEUPDATE_STATE_FROZEN:
+		if (!t->outgoing)
+			return -ENODATA;
+		src = phys_to_virt(t->outgoing);
+		break;
+	case LIVEUPDATE_STATE_UPDATED:
+		err = liveupdate_get_subsystem_data(&t->h, &data);
+		if (!err)
+			err = luo_test_restore(t, data);
+		if (err)
+			return err;
+		src = folio_address(t->incoming);
+		break;
+	default:
+		return -ENODATA;
+	}
+	return copy_to_user(page, src, PAGE_SIZE) ? -EFAULT : 0;
+}
+
+static long luo_selftest_cmd(const struct liveupdate_selftest *cmd)
+{
+	struct luo_arg_subsystem arg;
+	int slot;
+
+	if (copy_from_user(&arg, u64_to_user_ptr(cmd->arg), sizeof(arg)))
+		return -EFAULT;
+	if (strnlen(arg.name, sizeof(arg.name)) == sizeof(arg.name) || !arg.name[0])
+		return -EINVAL;
+
+	guard(mutex)(&luo_tests_lock);
+	slot = luo_test_find(arg.name);
+	switch (cmd->cmd) {
+	case LUO_CMD_SUBSYSTEM_REGISTER:
+		return slot >= 0 ? -EEXIST : luo_test_register(&arg);
+	case LUO_CMD_SUBSYSTEM_UNREGISTER:
+		return slot < 0 ? slot : luo_test_unregister(slot);
+	case LUO_CMD_SUBSYSTEM_GETDATA:
+		return slot < 0 ? slot : luo_test_getdata(luo_tests[slot], arg.data_page);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static long luo_selftest_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct liveupdate_selftest st;
+
+	switch (cmd) {
+	case LIVEUPDATE_IOCTL_FREEZE:
+		if (liveupdate_get_state() != LIVEUPDATE_STATE_PREPARED)
+			return -EBUSY;
+		return liveupdate_reboot();
+	case LIVEUPDATE_IOCTL_SELFTESTS:
+		if (copy_from_user(&st, (void __user *)arg, sizeof(st)))
+			return -EFAULT;
+		return luo_selftest_cmd(&st);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations luo_selftest_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = luo_selftest_ioctl,
+};
+
+static int __init luo_selftest_init(void)
+{
+	struct dentry *dir = debugfs_create_dir(LUO_SELFTEST_DEBUGFS_DIR, NULL);
+
+	debugfs_create_file(LUO_SELFTEST_DEBUGFS_FILE, 0600, dir, NULL, &luo_selftest_fops);
+	return 0;
+}
+late_initcall(luo_selftest_init);

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Live Update Orchestrator: the test hook (CONFIG_LIVEUPDATE_SELFTESTS).
+ *
+ * Shared by the kernel (luo_selftests.c) and the kselftests: ioctls on the
+ * debugfs file liveupdate/luo_selftest that reach FROZEN without rebooting
+ * and register test subsystems through the in-kernel C API.
+ *
+ * A test subsystem keeps a copy of a page given by user space. At prepare
+ * it preserves that page with KHO and hands over its physical address as
+ * its data. A subsystem whose name starts with "ksft_prepare_fail" fails
+ * prepare, one starting with "ksft_freeze_fail" fails freeze.
+ */
+#ifndef _KERNEL_LIVEUPDATE_LUO_SELFTESTS_H
+#define _KERNEL_LIVEUPDATE_LUO_SELFTESTS_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define LUO_SELFTEST_DEBUGFS_DIR	"liveupdate"
+#define LUO_SELFTEST_DEBUGFS_FILE	"luo_selftest"
+
+/* Up to this many test subsystems at a time (more: -ENOSPC). */
+#define LUO_SELFTEST_MAX_SUBSYSTEMS	16
+#define LUO_SELFTEST_NAME_LENGTH	32
+#define LUO_SELFTEST_PREPARE_FAIL	"ksft_prepare_fail"
+#define LUO_SELFTEST_FREEZE_FAIL	"ksft_freeze_fail"
+
+/**
+ * struct liveupdate_selftest - argument of LIVEUPDATE_IOCTL_SELFTESTS
+ * @cmd: LUO_CMD_SUBSYSTEM_*.
+ * @arg: User pointer to a struct luo_arg_subsystem.
+ */
+struct liveupdate_selftest {
+	__u64 cmd;
+	__u64 arg;
+};
+
+/*
+ * LUO_CMD_SUBSYSTEM_REGISTER: register a test subsystem named @name with a
+ *	copy of the page at @data_page.
+ * LUO_CMD_SUBSYSTEM_UNREGISTER: unregister the test subsystem @name.
+ * LUO_CMD_SUBSYSTEM_GETDATA: copy the page that @name's data points to into
+ *	@data_page: in PREPARED and FROZEN the page this kernel hands over, in
+ *	UPDATED the page the previous kernel handed over. -ENODATA when there
+ *	is none (for example after a cancel).
+ */
+enum {
+	LUO_CMD_SUBSYSTEM_REGISTER = 0,
+	LUO_CMD_SUBSYSTEM_UNREGISTER = 1,
+	LUO_CMD_SUBSYSTEM_GETDATA = 2,
+};
+
+/**
+ * struct luo_arg_subsystem - a test subsystem
+ * @name: NUL-terminated name.
+ * @data_page: User pointer to one page (4096 bytes).
+ */
+struct luo_arg_subsystem {
+	char name[LUO_SELFTEST_NAME_LENGTH];
+	void *data_page;
+};
+
+/* Reach FROZEN without rebooting: runs the reboot path's freeze. */
+#define LIVEUPDATE_IOCTL_FREEZE		_IO(0xBA, 0x05)
+#define LIVEUPDATE_IOCTL_SELFTESTS	_IOWR(0xBA, 0x08, struct liveupdate_selftest)
+
+#endif /* _KERNEL_LIVEUPDATE_LUO_SELFTESTS_H */

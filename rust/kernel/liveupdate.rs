@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Live Update Orchestrator (LUO) subsystems.
+//!
+//! A live update is a kexec reboot into a new kernel during which selected
+//! state survives. A subsystem takes part by registering callbacks that LUO
+//! calls as the update moves NORMAL -> PREPARED -> FROZEN -> (kexec) ->
+//! UPDATED -> NORMAL; each hands one `u64` to the next kernel.
+//!
+//! This module has two sides:
+//!
+//! - For drivers: the [`Subsystem`] trait and its [`Registration`], which
+//!   unregisters on drop. No `unsafe` is needed to use them.
+//! - For the orchestrator itself: [`SubsystemRef`], a subsystem registered
+//!   through the C API, with safe methods to call its callbacks.
+//!
+//! C header: [`include/linux/liveupdate.h`](srctree/include/linux/liveupdate.h).
+
+use crate::{
+    bindings,
+    error::{to_result, Error, Result, VTABLE_DEFAULT_ERROR},
+    ffi::{c_int, CStr},
+    prelude::*,
+    time::{delay::fsleep, Delta},
+    types::Opaque,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// A subsystem that takes part in live updates.
+///
+/// Every callback is optional: a missing `prepare` hands over `0`, a
+/// missing `freeze` keeps the data from `prepare`. Callbacks run in process
+/// context, may sleep, and must not register or unregister subsystems.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::liveupdate::Subsystem;
+/// use kernel::prelude::*;
+///
+/// struct Counter;
+///
+/// #[vtable]
+/// impl Subsystem for Counter {
+///     fn prepare(&self) -> Result<u64> {
+///         Ok(42)
+///     }
+///
+///     fn boot(&self, data: u64) {
+///         pr_info!("the previous kernel handed over {data}\n");
+///     }
+/// }
+/// ```
+#[vtable]
+pub trait Subsystem: Send + Sync {
+    /// NORMAL -> PREPARED: serializes the state to hand over and returns the
+    /// `u64` describing it, typically the physical address of memory
+    /// preserved with KHO. Workloads keep running.
+    fn prepare(&self) -> Result<u64> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// PREPARED -> FROZEN, just before kexec: the final, fast update of the
+    /// data returned by [`Subsystem::prepare`].
+    fn freeze(&self, _data: u64) -> Result<u64> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Undoes [`Subsystem::prepare`] and [`Subsystem::freeze`]; called with
+    /// the latest data.
+    fn cancel(&self, _data: u64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// In the next kernel: the data the previous kernel handed over, called
+    /// at registration.
+    fn boot(&self, _data: u64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The update is complete: releases what was restored. Called with the
+    /// incoming data, or `0` when there was none.
+    fn finish(&self, _data: u64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A registered [`Subsystem`]; dropping it unregisters.
+///
+/// Dropping a registration while an update is prepared or frozen waits
+/// until the update is cancelled or finished, since LUO still uses it.
+///
+/// # Invariants
+///
+/// `raw` holds a `struct liveupdate_subsystem` with the callbacks of
+/// [`SubsystemVTable<T>`], registered with LUO for as long as this value
+/// lives, and `data` is initialized before `raw` is registered.
+#[pin_data(PinnedDrop)]
+pub struct Registration<T: Subsystem> {
+    data: T,
+    #[pin]
+    raw: Opaque<bindings::liveupdate_subsystem>,
+}
+
+// SAFETY: LUO may call the callbacks from any task, which only get `&T`, and
+// `T: Send + Sync`.
+unsafe impl<T: Subsystem> Send for Registration<T> {}
+// SAFETY: As above; `&Registration` only gives access to `&T`.
+unsafe impl<T: Subsystem> Sync for Registration<T> {}
+
+impl<T: Subsystem> Registration<T> {
+    /// Registers `data` as the subsystem `name`. The name keys the data
+    /// handed to the next kernel, so use the same name in both kernels.
+    ///
+    /// In the UPDATED state, [`Subsystem::boot`] runs before this returns
+    /// when the previous kernel handed data over for `name`.
+    pub fn register(name: &'static CStr, data: T) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            data,
+            raw <- Opaque::try_ffi_init(move |slot: *mut bindings::liveupdate_subsystem| {
+                // SAFETY: `slot` is valid for writes; the name and the vtable are `'static`.
+                unsafe {
+                    slot.write(bindings::liveupdate_subsystem {
+                        ops: SubsystemVTable::<T>::build(),
+                        name: name.as_char_ptr(),
+                    })
+                };
+                // SAFETY: `slot` is a fully initialized subsystem whose memory is pinned and
+                // stays valid until `drop` unregisters it; `data`, which the callbacks use, was
+                // initialized first.
+                to_result(unsafe { bindings::liveupdate_register_subsystem(slot) })
+            }),
+        })
+    }
+
+    /// The subsystem's data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The data the previous kernel handed over, in the UPDATED state.
+    pub fn incoming_data(&self) -> Result<u64> {
+        let mut data = 0;
+        // SAFETY: `raw` is registered by the type invariants; `data` is valid for writes.
+        to_result(unsafe { bindings::liveupdate_get_subsystem_data(self.raw.get(), &mut data) })?;
+        Ok(data)
+    }
+}
+
+#[pinned_drop]
+impl<T: Subsystem> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        loop {
+            // SAFETY: `raw` is registered by the type invariants.
+            let ret = unsafe { bindings::liveupdate_unregister_subsystem(self.raw.get()) };
+            if ret != EBUSY.to_errno() {
+                break;
+            }
+            // A live update is in progress and still uses the subsystem.
+            fsleep(Delta::from_millis(10));
+        }
+    }
+}
+
+/// The C callbacks of a [`Registration<T>`].
+struct SubsystemVTable<T: Subsystem>(PhantomData<T>);
+
+impl<T: Subsystem> SubsystemVTable<T> {
+    const VTABLE: bindings::liveupdate_subsystem_ops = bindings::liveupdate_subsystem_ops {
+        prepare: if T::HAS_PREPARE { Some(Self::prepare) } else { None },
+        freeze: if T::HAS_FREEZE { Some(Self::freeze) } else { None },
+        cancel: if T::HAS_CANCEL { Some(Self::cancel) } else { None },
+        boot: if T::HAS_BOOT { Some(Self::boot) } else { None },
+        finish: if T::HAS_FINISH { Some(Self::finish) } else { None },
+        owner: core::ptr::null_mut(),
+    };
+
+    const fn build() -> &'static bindings::liveupdate_subsystem_ops {
+        &Self::VTABLE
+    }
+
+    /// # Safety
+    ///
+    /// `h` is the `raw` field of a live [`Registration<T>`] whose `data` is initialized.
+    unsafe fn data<'a>(h: *mut bindings::liveupdate_subsystem) -> &'a T {
+        let raw = Opaque::cast_from(h);
+        // SAFETY: Per the function's requirements `raw` is the `raw` field of a
+        // `Registration<T>`, so the container pointer stays inside its allocation.
+        let reg = unsafe { crate::container_of!(raw, Registration<T>, raw) };
+        // SAFETY: `data` is initialized before registration and outlives it; only a shared
+        // reference to the field is created.
+        unsafe { &(*reg).data }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a subsystem registered by [`Registration::register`] and a valid `data`.
+    unsafe extern "C" fn prepare(h: *mut bindings::liveupdate_subsystem, data: *mut u64) -> c_int {
+        // SAFETY: Per the function's requirements.
+        match T::prepare(unsafe { Self::data(h) }) {
+            Ok(value) => {
+                // SAFETY: `data` is valid for writes per the function's requirements.
+                unsafe { data.write(value) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a subsystem registered by [`Registration::register`] and a valid `data`.
+    unsafe extern "C" fn freeze(h: *mut bindings::liveupdate_subsystem, data: *mut u64) -> c_int {
+        // SAFETY: `data` is valid for reads per the function's requirements.
+        let old = unsafe { data.read() };
+        // SAFETY: Per the function's requirements.
+        match T::freeze(unsafe { Self::data(h) }, old) {
+            Ok(value) => {
+                // SAFETY: `data` is valid for writes per the function's requirements.
+                unsafe { data.write(value) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a subsystem registered by [`Registration::register`].
+    unsafe extern "C" fn cancel(h: *mut bindings::liveupdate_subsystem, data: u64) {
+        // SAFETY: Per the function's requirements.
+        T::cancel(unsafe { Self::data(h) }, data)
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a subsystem registered by [`Registration::register`].
+    unsafe extern "C" fn boot(h: *mut bindings::liveupdate_subsystem, data: u64) {
+        // SAFETY: Per the function's requirements.
+        T::boot(unsafe { Self::data(h) }, data)
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a subsystem registered by [`Registration::register`].
+    unsafe extern "C" fn finish(h: *mut bindings::liveupdate_subsystem, data: u64) {
+        // SAFETY: Per the function's requirements.
+        T::finish(unsafe { Self::data(h) }, data)
+    }
+}
+
+/// A subsystem registered through the C API, as the orchestrator sees it.
+///
+/// # Invariants
+///
+/// `ptr` points to a `struct liveupdate_subsystem` whose `ops` table and
+/// `name` string are non-null, and which, with them, stays valid and
+/// unchanged for as long as this value or a copy of it is used.
+#[derive(Clone, Copy)]
+pub struct SubsystemRef(NonNull<bindings::liveupdate_subsystem>);
+
+// SAFETY: The C API lets LUO call a subsystem's callbacks from any task.
+unsafe impl Send for SubsystemRef {}
+// SAFETY: As above; all methods take `&self` and only read the subsystem.
+unsafe impl Sync for SubsystemRef {}
+
+impl SubsystemRef {
+    /// Checks a subsystem handed to `liveupdate_register_subsystem()`.
+    ///
+    /// Returns `EINVAL` for a null pointer, null `ops` or null `name`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is null or points to a `struct liveupdate_subsystem` whose `ops`
+    /// and `name`, when non-null, stay valid and unchanged for as long as the
+    /// returned value or a copy of it is used (the C API: until the
+    /// subsystem is unregistered).
+    pub unsafe fn from_raw(ptr: *mut bindings::liveupdate_subsystem) -> Result<Self> {
+        let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
+        // SAFETY: `ptr` is valid for reads per the function's requirements.
+        let raw = unsafe { ptr.as_ref() };
+        if raw.ops.is_null() || raw.name.is_null() {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above, and guaranteed by the function's requirements.
+        Ok(Self(ptr))
+    }
+
+    /// The raw pointer, which identifies the subsystem.
+    pub fn as_ptr(&self) -> *mut bindings::liveupdate_subsystem {
+        self.0.as_ptr()
+    }
+
+    /// Whether `ptr` is this subsystem.
+    pub fn is(&self, ptr: *const bindings::liveupdate_subsystem) -> bool {
+        core::ptr::eq(self.0.as_ptr(), ptr)
+    }
+
+    fn raw(&self) -> &bindings::liveupdate_subsystem {
+        // SAFETY: Valid by the type invariants.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn ops(&self) -> &bindings::liveupdate_subsystem_ops {
+        // SAFETY: `ops` is non-null and valid by the type invariants.
+        unsafe { &*self.raw().ops }
+    }
+
+    /// The subsystem's name.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: `name` is a non-null, valid C string by the type invariants.
+        unsafe { CStr::from_char_ptr(self.raw().name) }
+    }
+
+    /// Takes a reference on the owner module; `false` if it is going away.
+    pub fn get_owner(&self) -> bool {
+        // SAFETY: `owner` is null (built in) or a module, valid by the type invariants.
+        unsafe { bindings::try_module_get(self.ops().owner) }
+    }
+
+    /// Drops the reference taken by [`Self::get_owner`].
+    pub fn put_owner(&self) {
+        // SAFETY: `owner` is valid by the type invariants; the caller holds a reference.
+        unsafe { bindings::module_put(self.ops().owner) }
+    }
+
+    /// Calls `prepare()`: the data to hand over (`0` without a callback).
+    pub fn prepare(&self) -> Result<u64> {
+        let mut data = 0;
+        if let Some(prepare) = self.ops().prepare {
+            // SAFETY: The callback belongs to this valid subsystem; `data` is valid for writes.
+            to_result(unsafe { prepare(self.as_ptr(), &mut data) })?;
+        }
+        Ok(data)
+    }
+
+    /// Calls `freeze()` with the prepared `data`; returns the new data.
+    pub fn freeze(&self, mut data: u64) -> Result<u64> {
+        if let Some(freeze) = self.ops().freeze {
+            // SAFETY: The callback belongs to this valid subsystem; `data` is valid.
+            to_result(unsafe { freeze(self.as_ptr(), &mut data) })?;
+        }
+        Ok(data)
+    }
+
+    /// Calls `cancel()`.
+    pub fn cancel(&self, data: u64) {
+        if let Some(cancel) = self.ops().cancel {
+            // SAFETY: The callback belongs to this valid subsystem.
+            unsafe { cancel(self.as_ptr(), data) }
+        }
+    }
+
+    /// Calls `boot()` with the data from the previous kernel.
+    pub fn boot(&self, data: u64) {
+        if let Some(boot) = self.ops().boot {
+            // SAFETY: The callback belongs to this valid subsystem.
+            unsafe { boot(self.as_ptr(), data) }
+        }
+    }
+
+    /// Calls `finish()`.
+    pub fn finish(&self, data: u64) {
+        if let Some(finish) = self.ops().finish {
+            // SAFETY: The callback belongs to this valid subsystem.
+            unsafe { finish(self.as_ptr(), data) }
+        }
+    }
+}

@@ -18,12 +18,16 @@ import time
 import vmrun
 
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
-# path 'make vmtest' uses), extra kernel command line, programs (paths
-# relative to the guest build directory)
+# path 'make vmtest' uses; 'kunit': the KUnit results the kernel prints
+# while booting), extra kernel command line, programs (paths relative to
+# the guest build directory)
 SUITES = [
+    ('kunit', 'kunit', 'liveupdate=on', []),
     ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
+    ('subsystems', 'run', 'liveupdate=on', ['kselftest/luo_subsystems']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
+    ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),
     ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
 ]
@@ -76,7 +80,10 @@ def main():
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
         run = vmrun.boot(args.kernel, init, plan, paths, append, log, args.timeout)
-        results = vmrun.collect(run, name + '/', expect)
+        if mode == 'kunit':
+            results = vmrun.collect_kunit(run, name + '/')
+        else:
+            results = vmrun.collect(run, name + '/', expect)
         failed = sum(r.status == 'fail' for r in results)
         print('suite %s: %s in %.1fs%s' % (name, vmrun.summary_line(results),
                                            time.monotonic() - start,

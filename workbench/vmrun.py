@@ -223,6 +223,49 @@ def collect(run, prefix, expect):
     return results
 
 
+KUNIT_SUBTEST_RE = re.compile(r'^\s+# Subtest: (\S+)')
+KUNIT_CASE_RE = re.compile(r'^ {4}(not ok|ok) \d+ (\S+)(?:\s+#\s*(SKIP|skip)\b.*)?$')
+KUNIT_SUITE_RE = re.compile(r'^(not ok|ok) \d+ (\S+)')
+
+
+def collect_kunit(run, prefix):
+    """KUnit results the kernel printed while booting (first boot only)."""
+    results = []
+    suite = None
+    seen_cases = {}
+    for _, text in run.lines:
+        if BOOT_RE.search(text):
+            break
+        m = PRINTK_RE.match(text)
+        if not m:
+            continue
+        body = text[m.end():]
+        sub = KUNIT_SUBTEST_RE.match(body)
+        if sub:
+            suite = sub.group(1)
+            seen_cases[suite] = 0
+            continue
+        case = KUNIT_CASE_RE.match(body)
+        if case and suite:
+            status = 'fail' if case.group(1) == 'not ok' else 'pass'
+            if case.group(3) and status == 'pass':
+                status = 'skip'
+            results.append(Result('%s%s: %s' % (prefix, suite, case.group(2)), status))
+            seen_cases[suite] += 1
+            continue
+        top = KUNIT_SUITE_RE.match(body)
+        if top and top.group(2) in seen_cases:
+            if top.group(1) == 'not ok' and not any(
+                    r.status == 'fail' and r.name.startswith(prefix + top.group(2) + ':')
+                    for r in results):
+                results.append(Result(prefix + top.group(2), 'fail', 'suite failed'))
+            suite = None
+    if not results:
+        results.append(Result(prefix + 'results', 'fail',
+                              'timed out' if run.timed_out else 'no KUnit results in the log'))
+    return results
+
+
 def print_results(results, out=sys.stdout):
     for r in results:
         tag = {'pass': 'ok  ', 'fail': 'FAIL', 'skip': 'skip'}[r.status]

@@ -94,7 +94,11 @@ pub(crate) unsafe extern "C" fn liveupdate_register_subsystem(
         Ok(handle) => handle,
         Err(e) => return e.to_errno(),
     };
-    to_c(luo().ok_or(ENODEV).and_then(|luo| luo.register_subsystem(handle)))
+    to_c(
+        luo()
+            .ok_or(ENODEV)
+            .and_then(|luo| luo.register_subsystem(handle)),
+    )
 }
 
 /// `liveupdate_unregister_subsystem()`.
@@ -106,7 +110,11 @@ pub(crate) unsafe extern "C" fn liveupdate_register_subsystem(
 pub(crate) unsafe extern "C" fn liveupdate_unregister_subsystem(
     h: *mut bindings::liveupdate_subsystem,
 ) -> c_int {
-    to_c(luo().ok_or(ENOENT).and_then(|luo| luo.unregister_subsystem(h)))
+    to_c(
+        luo()
+            .ok_or(ENOENT)
+            .and_then(|luo| luo.unregister_subsystem(h)),
+    )
 }
 
 /// `liveupdate_get_subsystem_data()`.

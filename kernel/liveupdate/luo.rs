@@ -60,7 +60,10 @@ impl kernel::Module for LiveUpdateModule {
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
         luo.create_state_file()?;
         let device = KBox::pin_init(device::register(), GFP_KERNEL)?;
-        pr_info!("live update orchestrator enabled, state {}\n", luo.state().name());
+        pr_info!(
+            "live update orchestrator enabled, state {}\n",
+            luo.state().name()
+        );
         Ok(Self {
             _device: Some(device),
         })

@@ -191,23 +191,18 @@ static int luo_test_getdata(struct luo_test_subsystem *t, void __user *page)
 	u64 data;
 	int err;
 
-	switch (liveupdate_get_state()) {
-	case LIVEUPDATE_STATE_PREPARED:
-	case LIVEUPDATE_STATE_FROZEN:
-		if (!t->outgoing)
-			return -ENODATA;
-		src = phys_to_virt(t->outgoing);
-		break;
-	case LIVEUPDATE_STATE_UPDATED:
+	if (liveupdate_state_updated()) {
 		err = liveupdate_get_subsystem_data(&t->h, &data);
 		if (!err)
 			err = luo_test_restore(t, data);
 		if (err)
 			return err;
 		src = folio_address(t->incoming);
-		break;
-	default:
-		return -ENODATA;
+	} else {
+		/* Prepared and not cancelled: the page this kernel hands over. */
+		if (!t->outgoing)
+			return -ENODATA;
+		src = phys_to_virt(t->outgoing);
 	}
 	return copy_to_user(page, src, PAGE_SIZE) ? -EFAULT : 0;
 }

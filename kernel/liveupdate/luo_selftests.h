@@ -41,9 +41,9 @@ struct liveupdate_selftest {
  *	copy of the page at @data_page.
  * LUO_CMD_SUBSYSTEM_UNREGISTER: unregister the test subsystem @name.
  * LUO_CMD_SUBSYSTEM_GETDATA: copy the page that @name's data points to into
- *	@data_page: in PREPARED and FROZEN the page this kernel hands over, in
- *	UPDATED the page the previous kernel handed over. -ENODATA when there
- *	is none (for example after a cancel).
+ *	@data_page: in UPDATED the page the previous kernel handed over,
+ *	otherwise the page this kernel hands over. -ENODATA when there is none
+ *	(not prepared, or cancelled).
  */
 enum {
 	LUO_CMD_SUBSYSTEM_REGISTER = 0,

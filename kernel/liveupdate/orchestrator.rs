@@ -222,7 +222,10 @@ impl Orchestrator {
     }
 
     /// `liveupdate_unregister_subsystem()`.
-    pub(crate) fn unregister_subsystem(&self, ptr: *const bindings::liveupdate_subsystem) -> Result {
+    pub(crate) fn unregister_subsystem(
+        &self,
+        ptr: *const bindings::liveupdate_subsystem,
+    ) -> Result {
         let _ticket = self.ticket(Wait::Uninterruptible)?;
         if !self.state().allows_registration() {
             return Err(EBUSY);
@@ -288,7 +291,11 @@ impl Orchestrator {
             match handle.prepare() {
                 Ok(data) => self.set_outgoing(index, data),
                 Err(e) => {
-                    pr_warn!("subsystem {} failed to prepare: {:?}\n", handle.name(), e);
+                    pr_warn!(
+                        "subsystem {} failed to prepare: {}\n",
+                        handle.name(),
+                        e.to_errno()
+                    );
                     self.cancel_all(ticket, index);
                     return Err(e);
                 }
@@ -307,7 +314,11 @@ impl Orchestrator {
             match handle.freeze(data) {
                 Ok(data) => self.set_outgoing(index, data),
                 Err(e) => {
-                    pr_warn!("subsystem {} failed to freeze: {:?}\n", handle.name(), e);
+                    pr_warn!(
+                        "subsystem {} failed to freeze: {}\n",
+                        handle.name(),
+                        e.to_errno()
+                    );
                     self.cancel_all(ticket, self.subsystem_count());
                     self.set_state(ticket, State::Normal);
                     return Err(e);

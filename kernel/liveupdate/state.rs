@@ -105,7 +105,12 @@ impl Event {
 mod tests {
     use super::*;
 
-    const STATES: [State; 4] = [State::Normal, State::Prepared, State::Frozen, State::Updated];
+    const STATES: [State; 4] = [
+        State::Normal,
+        State::Prepared,
+        State::Frozen,
+        State::Updated,
+    ];
     const EVENTS: [Event; 4] = [Event::Prepare, Event::Freeze, Event::Finish, Event::Cancel];
 
     #[test]
@@ -147,7 +152,10 @@ mod tests {
         for event in EVENTS {
             assert_eq!(Event::from_uapi(event as u32), Some(event));
         }
-        assert_eq!(State::from_uapi(uapi::liveupdate_state_LIVEUPDATE_STATE_UNDEFINED), None);
+        assert_eq!(
+            State::from_uapi(uapi::liveupdate_state_LIVEUPDATE_STATE_UNDEFINED),
+            None
+        );
         assert_eq!(State::from_uapi(5), None);
         assert_eq!(Event::from_uapi(4), None);
     }

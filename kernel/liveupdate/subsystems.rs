@@ -53,10 +53,20 @@ impl Subsystems {
 
     /// Adds `handle` at the end; `EEXIST` if it or its name is registered.
     pub(crate) fn add(&mut self, handle: SubsystemRef) -> Result {
-        if self.list.iter().any(|s| s.handle.is(handle.as_ptr()) || names_equal(&s.handle, &handle)) {
+        if self
+            .list
+            .iter()
+            .any(|s| s.handle.is(handle.as_ptr()) || names_equal(&s.handle, &handle))
+        {
             return Err(EEXIST);
         }
-        self.list.push(Subsystem { handle, outgoing: 0 }, GFP_KERNEL)?;
+        self.list.push(
+            Subsystem {
+                handle,
+                outgoing: 0,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
@@ -65,7 +75,11 @@ impl Subsystems {
         &mut self,
         ptr: *const kernel::bindings::liveupdate_subsystem,
     ) -> Result<SubsystemRef> {
-        let index = self.list.iter().position(|s| s.handle.is(ptr)).ok_or(ENOENT)?;
+        let index = self
+            .list
+            .iter()
+            .position(|s| s.handle.is(ptr))
+            .ok_or(ENOENT)?;
         Ok(self.list.remove(index)?.handle)
     }
 }

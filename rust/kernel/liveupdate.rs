@@ -167,11 +167,27 @@ struct SubsystemVTable<T: Subsystem>(PhantomData<T>);
 
 impl<T: Subsystem> SubsystemVTable<T> {
     const VTABLE: bindings::liveupdate_subsystem_ops = bindings::liveupdate_subsystem_ops {
-        prepare: if T::HAS_PREPARE { Some(Self::prepare) } else { None },
-        freeze: if T::HAS_FREEZE { Some(Self::freeze) } else { None },
-        cancel: if T::HAS_CANCEL { Some(Self::cancel) } else { None },
+        prepare: if T::HAS_PREPARE {
+            Some(Self::prepare)
+        } else {
+            None
+        },
+        freeze: if T::HAS_FREEZE {
+            Some(Self::freeze)
+        } else {
+            None
+        },
+        cancel: if T::HAS_CANCEL {
+            Some(Self::cancel)
+        } else {
+            None
+        },
         boot: if T::HAS_BOOT { Some(Self::boot) } else { None },
-        finish: if T::HAS_FINISH { Some(Self::finish) } else { None },
+        finish: if T::HAS_FINISH {
+            Some(Self::finish)
+        } else {
+            None
+        },
         owner: core::ptr::null_mut(),
     };
 

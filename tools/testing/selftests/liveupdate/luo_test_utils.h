@@ -14,10 +14,14 @@
 
 #include <linux/liveupdate.h>
 
+#include "luo_selftests.h"
+
 #define LUO_DEVICE	"/dev/liveupdate"
 #define LUO_SYSFS_STATE	"/sys/kernel/liveupdate/state"
 #define KHO_IN_FDT	"/sys/kernel/debug/kho/in/fdt"
 #define KHO_IN_LUO	"/sys/kernel/debug/kho/in/sub_fdts/LUO"
+#define LUO_SELFTEST	"/sys/kernel/debug/" LUO_SELFTEST_DEBUGFS_DIR "/" LUO_SELFTEST_DEBUGFS_FILE
+#define LUO_PAGE_SIZE	4096
 
 static inline int luo_open(void)
 {
@@ -32,6 +36,57 @@ static inline int luo_get_state(int fd)
 	if (ioctl(fd, LIVEUPDATE_IOCTL_GET_STATE, &arg))
 		return -errno;
 	return arg.state;
+}
+
+/* LIVEUPDATE_IOCTL_SET_EVENT: 0 or -errno. */
+static inline int luo_set_event(int fd, __u32 event)
+{
+	struct liveupdate_ioctl_set_event arg = { .size = sizeof(arg), .event = event };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &arg) ? -errno : 0;
+}
+
+static inline int luo_selftest_open(void)
+{
+	return open(LUO_SELFTEST, O_RDWR | O_CLOEXEC);
+}
+
+/* A test subsystem command through the test hook: 0 or -errno. */
+static inline int luo_selftest_cmd(int hook, __u64 cmd, const char *name, void *page)
+{
+	struct luo_arg_subsystem arg = { .data_page = page };
+	struct liveupdate_selftest st = { .cmd = cmd, .arg = (__u64)(unsigned long)&arg };
+
+	snprintf(arg.name, sizeof(arg.name), "%s", name);
+	return ioctl(hook, LIVEUPDATE_IOCTL_SELFTESTS, &st) ? -errno : 0;
+}
+
+static inline int luo_register(int hook, const char *name, void *page)
+{
+	return luo_selftest_cmd(hook, LUO_CMD_SUBSYSTEM_REGISTER, name, page);
+}
+
+static inline int luo_unregister(int hook, const char *name)
+{
+	return luo_selftest_cmd(hook, LUO_CMD_SUBSYSTEM_UNREGISTER, name, NULL);
+}
+
+static inline int luo_getdata(int hook, const char *name, void *page)
+{
+	return luo_selftest_cmd(hook, LUO_CMD_SUBSYSTEM_GETDATA, name, page);
+}
+
+/* LIVEUPDATE_IOCTL_FREEZE through the test hook: 0 or -errno. */
+static inline int luo_freeze(int hook)
+{
+	return ioctl(hook, LIVEUPDATE_IOCTL_FREEZE) ? -errno : 0;
+}
+
+/* Fills a page with a pattern derived from seed. */
+static inline void luo_fill_page(unsigned char *page, unsigned int seed)
+{
+	for (int i = 0; i < LUO_PAGE_SIZE; i++)
+		page[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 8));
 }
 
 /* Reads a small text file into buf, newline kept; -errno on failure. */

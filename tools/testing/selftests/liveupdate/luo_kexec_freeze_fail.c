@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The reboot path: with a prepared update, reboot(LINUX_REBOOT_CMD_KEXEC)
+ * runs every subsystem's freeze. A failing freeze makes the reboot fail
+ * with its error and cancels the update (state NORMAL, nothing preserved);
+ * once the failing subsystem is gone the same reboot goes through.
+ *
+ * Stage 1 calls reboot() itself; stage 2 runs in the kexec'd kernel.
+ */
+#include <linux/reboot.h>
+#include <stdlib.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+
+#include "../kselftest.h"
+#include "luo_test_utils.h"
+
+static int kexec_reboot(void)
+{
+	sync();
+	return syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+		       LINUX_REBOOT_CMD_KEXEC, NULL) ? -errno : 0;
+}
+
+static void stage1(void)
+{
+	static unsigned char page[LUO_PAGE_SIZE], out[LUO_PAGE_SIZE];
+	int fd = luo_open(), hook = luo_selftest_open();
+	char buf[64] = "";
+
+	ksft_set_plan(8);
+	if (fd < 0 || hook < 0)
+		ksft_exit_fail_msg("cannot open the device or the test hook\n");
+	luo_fill_page(page, 7);
+	ksft_test_result(!luo_register(hook, "ksft_kexec_ok", page) &&
+			 !luo_register(hook, LUO_SELFTEST_FREEZE_FAIL "_kexec", page),
+			 "register two subsystems, one failing freeze\n");
+	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_PREPARE), "PREPARE\n");
+	ksft_test_result(kexec_reboot() == -EIO, "reboot(KEXEC) fails with the freeze error\n");
+	ksft_test_result(luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL &&
+			 luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 &&
+			 !strcmp(buf, "normal\n"), "the update was cancelled\n");
+	ksft_test_result(luo_getdata(hook, "ksft_kexec_ok", out) == -ENODATA,
+			 "the other subsystem was cancelled\n");
+	ksft_test_result(!luo_unregister(hook, LUO_SELFTEST_FREEZE_FAIL "_kexec") &&
+			 !luo_set_event(fd, LIVEUPDATE_PREPARE), "PREPARE again\n");
+	ksft_test_result(!luo_getdata(hook, "ksft_kexec_ok", out) &&
+			 !memcmp(page, out, sizeof(page)), "data prepared\n");
+	ksft_test_result(1, "reboot(KEXEC) with a prepared update\n");
+	fflush(stdout);
+	kexec_reboot();
+	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+}
+
+static void stage2(void)
+{
+	int fd = luo_open();
+
+	ksft_set_plan(2);
+	ksft_test_result(luo_path_exists(KHO_IN_FDT), "booted through a KHO kexec\n");
+	ksft_test_result(fd >= 0, "device opens in the next kernel\n");
+}
+
+int main(int argc, char **argv)
+{
+	int stage = argc > 1 ? atoi(argv[1]) : 0;
+
+	ksft_print_header();
+	if (stage == 1)
+		stage1();
+	else if (stage == 2)
+		stage2();
+	else
+		ksft_exit_fail_msg("usage: %s 1|2\n", argv[0]);
+	ksft_finished();
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Live Update Orchestrator selftests of the in-kernel subsystem API,
+ * through the test hook (CONFIG_LIVEUPDATE_SELFTESTS): registration rules,
+ * the data each subsystem hands over, and the cancel path when a
+ * subsystem fails prepare or freeze.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../kselftest_harness.h"
+#include "luo_test_utils.h"
+
+FIXTURE(subsys)
+{
+	int fd;
+	int hook;
+	unsigned char page[LUO_PAGE_SIZE];
+	unsigned char out[LUO_PAGE_SIZE];
+};
+
+FIXTURE_SETUP(subsys)
+{
+	self->fd = luo_open();
+	ASSERT_LE(0, self->fd);
+	self->hook = luo_selftest_open();
+	ASSERT_LE(0, self->hook);
+	luo_fill_page(self->page, 1);
+}
+
+static const char *const test_names[] = {
+	"ksft_a", "ksft_b", "ksft_c", LUO_SELFTEST_PREPARE_FAIL "_x",
+	LUO_SELFTEST_FREEZE_FAIL "_y",
+};
+
+FIXTURE_TEARDOWN(subsys)
+{
+	char name[32];
+
+	if (luo_get_state(self->fd) != LIVEUPDATE_STATE_NORMAL)
+		luo_set_event(self->fd, LIVEUPDATE_CANCEL);
+	for (unsigned int i = 0; i < sizeof(test_names) / sizeof(test_names[0]); i++)
+		luo_unregister(self->hook, test_names[i]);
+	for (int i = 0; i < LUO_SELFTEST_MAX_SUBSYSTEMS + 1; i++) {
+		snprintf(name, sizeof(name), "ksft_many_%d", i);
+		luo_unregister(self->hook, name);
+	}
+	close(self->hook);
+	close(self->fd);
+}
+
+TEST_F(subsys, register_unregister)
+{
+	EXPECT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	EXPECT_EQ(0, luo_unregister(self->hook, "ksft_a"));
+	EXPECT_EQ(-ENOENT, luo_unregister(self->hook, "ksft_a"));
+}
+
+TEST_F(subsys, duplicate_name)
+{
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	EXPECT_EQ(-EEXIST, luo_register(self->hook, "ksft_a", self->page));
+}
+
+TEST_F(subsys, sixteen_subsystems)
+{
+	char name[32];
+
+	for (int i = 0; i < LUO_SELFTEST_MAX_SUBSYSTEMS; i++) {
+		snprintf(name, sizeof(name), "ksft_many_%d", i);
+		luo_fill_page(self->page, i);
+		ASSERT_EQ(0, luo_register(self->hook, name, self->page));
+	}
+	snprintf(name, sizeof(name), "ksft_many_%d", LUO_SELFTEST_MAX_SUBSYSTEMS);
+	EXPECT_EQ(-ENOSPC, luo_register(self->hook, name, self->page));
+
+	/* Each one hands over its own page. */
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	for (int i = 0; i < LUO_SELFTEST_MAX_SUBSYSTEMS; i++) {
+		snprintf(name, sizeof(name), "ksft_many_%d", i);
+		luo_fill_page(self->page, i);
+		ASSERT_EQ(0, luo_getdata(self->hook, name, self->out));
+		EXPECT_EQ(0, memcmp(self->page, self->out, LUO_PAGE_SIZE));
+	}
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+}
+
+TEST_F(subsys, no_registration_while_prepared)
+{
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(-EBUSY, luo_register(self->hook, "ksft_b", self->page));
+	EXPECT_EQ(-EBUSY, luo_unregister(self->hook, "ksft_a"));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	EXPECT_EQ(0, luo_unregister(self->hook, "ksft_a"));
+}
+
+TEST_F(subsys, data_matches_page_after_prepare)
+{
+	EXPECT_EQ(-ENOENT, luo_getdata(self->hook, "ksft_a", self->out));
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	ASSERT_EQ(0, luo_getdata(self->hook, "ksft_a", self->out));
+	EXPECT_EQ(0, memcmp(self->page, self->out, LUO_PAGE_SIZE));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	/* Cancel released what prepare preserved. */
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+}
+
+TEST_F(subsys, prepare_failure_cancels_the_others)
+{
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_b", self->page));
+	ASSERT_EQ(0, luo_register(self->hook, LUO_SELFTEST_PREPARE_FAIL "_x", self->page));
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_c", self->page));
+
+	EXPECT_EQ(-EIO, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_b", self->out));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_c", self->out));
+
+	/* Nothing is left behind: without the failing one, PREPARE works. */
+	ASSERT_EQ(0, luo_unregister(self->hook, LUO_SELFTEST_PREPARE_FAIL "_x"));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	ASSERT_EQ(0, luo_getdata(self->hook, "ksft_c", self->out));
+	EXPECT_EQ(0, memcmp(self->page, self->out, LUO_PAGE_SIZE));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+}
+
+TEST_F(subsys, prepare_freeze_cancel)
+{
+	char buf[64];
+
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	EXPECT_EQ(-EBUSY, luo_freeze(self->hook));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	ASSERT_EQ(0, luo_freeze(self->hook));
+	EXPECT_EQ(LIVEUPDATE_STATE_FROZEN, luo_get_state(self->fd));
+	ASSERT_LT(0, luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)));
+	EXPECT_STREQ("frozen\n", buf);
+	EXPECT_EQ(-EBUSY, luo_freeze(self->hook));
+	EXPECT_EQ(-EBUSY, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(-EBUSY, luo_register(self->hook, "ksft_b", self->page));
+	ASSERT_EQ(0, luo_getdata(self->hook, "ksft_a", self->out));
+	EXPECT_EQ(0, memcmp(self->page, self->out, LUO_PAGE_SIZE));
+
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+}
+
+TEST_F(subsys, freeze_failure_cancels_everything)
+{
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	ASSERT_EQ(0, luo_register(self->hook, LUO_SELFTEST_FREEZE_FAIL "_y", self->page));
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_b", self->page));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	ASSERT_EQ(0, luo_getdata(self->hook, "ksft_b", self->out));
+
+	EXPECT_EQ(-EIO, luo_freeze(self->hook));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, LUO_SELFTEST_FREEZE_FAIL "_y", self->out));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_b", self->out));
+}
+
+/* Closing /dev/liveupdate while frozen cancels the update too. */
+TEST_F(subsys, close_in_frozen_cancels)
+{
+	int fd;
+
+	ASSERT_EQ(0, luo_register(self->hook, "ksft_a", self->page));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	ASSERT_EQ(0, luo_freeze(self->hook));
+	close(self->fd);
+	fd = luo_open();
+	ASSERT_LE(0, fd);
+	self->fd = fd;
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(fd));
+	EXPECT_EQ(-ENODATA, luo_getdata(self->hook, "ksft_a", self->out));
+}
+
+TEST_F(subsys, bad_names)
+{
+	struct luo_arg_subsystem arg = { .data_page = self->page };
+	struct liveupdate_selftest st = { .cmd = LUO_CMD_SUBSYSTEM_REGISTER,
+					  .arg = (__u64)(unsigned long)&arg };
+
+	/* Empty and unterminated names are refused. */
+	EXPECT_EQ(-1, ioctl(self->hook, LIVEUPDATE_IOCTL_SELFTESTS, &st));
+	EXPECT_EQ(EINVAL, errno);
+	memset(arg.name, 'x', sizeof(arg.name));
+	EXPECT_EQ(-1, ioctl(self->hook, LIVEUPDATE_IOCTL_SELFTESTS, &st));
+	EXPECT_EQ(EINVAL, errno);
+	/* A bad page pointer is refused and registers nothing. */
+	EXPECT_EQ(-EFAULT, luo_register(self->hook, "ksft_a", NULL));
+	EXPECT_EQ(-ENOENT, luo_unregister(self->hook, "ksft_a"));
+}
+
+TEST_HARNESS_MAIN

@@ -254,6 +254,29 @@ static const struct file_operations luo_selftest_fops = {
 	.unlocked_ioctl = luo_selftest_ioctl,
 };
 
+/*
+ * Registered at subsys_initcall, long before LUO's device exists: drivers
+ * can register from any initcall level. The kselftests find it by name.
+ */
+static const struct liveupdate_subsystem_ops luo_test_early_ops = {
+	.owner = THIS_MODULE,
+};
+
+static struct liveupdate_subsystem luo_test_early = {
+	.ops = &luo_test_early_ops,
+	.name = "ksft_early",
+};
+
+static int __init luo_selftest_early_init(void)
+{
+	int err = liveupdate_register_subsystem(&luo_test_early);
+
+	if (err)
+		pr_err("cannot register %s: %d\n", luo_test_early.name, err);
+	return err;
+}
+subsys_initcall(luo_selftest_early_init);
+
 static int __init luo_selftest_init(void)
 {
 	struct dentry *dir = debugfs_create_dir(LUO_SELFTEST_DEBUGFS_DIR, NULL);

@@ -199,4 +199,43 @@ TEST_F(subsys, bad_names)
 	EXPECT_EQ(-ENOENT, luo_unregister(self->hook, "ksft_a"));
 }
 
+/* A C driver registered at subsys_initcall, before LUO's device existed. */
+TEST_F(subsys, registered_from_subsys_initcall)
+{
+	EXPECT_EQ(-EEXIST, luo_register(self->hook, "ksft_early", self->page));
+}
+
+/* Reads new kernel log records until none is left; 1 if one contains s. */
+static int kmsg_contains(int kmsg, const char *s)
+{
+	char rec[1024];
+	ssize_t n;
+	int found = 0;
+
+	while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n > 0) {
+			rec[n] = 0;
+			found |= strstr(rec, s) != NULL;
+		}
+	}
+	return found;
+}
+
+/* The Rust sample (samples/rust/rust_liveupdate.rs) takes part through the
+ * safe Rust abstraction: its callbacks run on PREPARE and CANCEL. */
+TEST_F(subsys, rust_sample_takes_part)
+{
+	int kmsg;
+
+	EXPECT_EQ(-EEXIST, luo_register(self->hook, "rust_liveupdate", self->page));
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_TRUE(kmsg_contains(kmsg, "rust_liveupdate: prepare: handing over generation 1"));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	EXPECT_TRUE(kmsg_contains(kmsg, "rust_liveupdate: cancel: generation 1 stays here"));
+	close(kmsg);
+}
+
 TEST_HARNESS_MAIN

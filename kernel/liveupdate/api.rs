@@ -16,7 +16,7 @@ fn state() -> State {
 }
 
 /// Turns a result into the C convention: 0 or a negative errno.
-fn to_c(result: Result) -> c_int {
+pub(crate) fn to_c(result: Result) -> c_int {
     match result {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

@@ -20,6 +20,7 @@
 //! - [`uapi`]: ioctl numbers and argument layouts of
 //!   `include/uapi/linux/liveupdate.h`, iommufd-style argument copying.
 //! - [`sysfs`]: `/sys/kernel/liveupdate/state`.
+//! - [`test_hook`]: entry points only the C test hook uses.
 //!
 //! C: `luo_boot.c` (boot hooks, which need linker sections) and, with
 //! `CONFIG_LIVEUPDATE_SELFTESTS`, `luo_selftests.c` (the test hook, a C user
@@ -35,6 +36,8 @@ mod state;
 mod subsystems;
 #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
 mod sysfs;
+#[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+mod test_hook;
 mod uapi;
 
 module! {

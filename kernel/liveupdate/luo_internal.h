@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Live Update Orchestrator: the interface between LUO's Rust crate and its
- * C glue (luo_boot.c). Nothing outside kernel/liveupdate/ may use it.
+ * C files (luo_boot.c, luo_selftests.c). Nothing outside kernel/liveupdate/ may use it.
  *
  * rust/bindings/bindings_helper.h includes this header so that #[export]
  * checks the Rust definitions against these prototypes.
@@ -16,5 +16,11 @@ void luo_cmdline_set_enabled(bool enabled);
 
 /* Allocates the orchestrator, at early_initcall. */
 int luo_early_init(void);
+
+/*
+ * Test hook (CONFIG_LIVEUPDATE_SELFTESTS): enter UPDATED as if the previous
+ * kernel had handed @data over for the subsystem @name.
+ */
+int luo_selftest_add_incoming(const char *name, u64 data);
 
 #endif /* _KERNEL_LIVEUPDATE_LUO_INTERNAL_H */

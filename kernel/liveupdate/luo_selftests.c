@@ -10,6 +10,7 @@
 #define pr_fmt(fmt) "luo_selftest: " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/init.h>
 #include <linux/io.h>
@@ -21,6 +22,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "luo_internal.h"
 #include "luo_selftests.h"
 
 /**
@@ -55,6 +57,8 @@ static int luo_test_prepare(struct liveupdate_subsystem *h, u64 *data)
 
 	if (str_has_prefix(t->name, LUO_SELFTEST_PREPARE_FAIL))
 		return -EIO;
+	if (str_has_prefix(t->name, LUO_SELFTEST_PREPARE_SLOW))
+		msleep(1000);
 	err = kho_preserve_folio(t->folio);
 	if (err)
 		return err;
@@ -207,11 +211,24 @@ static int luo_test_getdata(struct luo_test_subsystem *t, void __user *page)
 	return copy_to_user(page, src, PAGE_SIZE) ? -EFAULT : 0;
 }
 
+static long luo_selftest_enter_updated(const struct liveupdate_selftest *cmd)
+{
+	struct luo_arg_incoming arg;
+
+	if (copy_from_user(&arg, u64_to_user_ptr(cmd->arg), sizeof(arg)))
+		return -EFAULT;
+	if (strnlen(arg.name, sizeof(arg.name)) == sizeof(arg.name) || !arg.name[0])
+		return -EINVAL;
+	return luo_selftest_add_incoming(arg.name, arg.data);
+}
+
 static long luo_selftest_cmd(const struct liveupdate_selftest *cmd)
 {
 	struct luo_arg_subsystem arg;
 	int slot;
 
+	if (cmd->cmd == LUO_CMD_ENTER_UPDATED)
+		return luo_selftest_enter_updated(cmd);
 	if (copy_from_user(&arg, u64_to_user_ptr(cmd->arg), sizeof(arg)))
 		return -EFAULT;
 	if (strnlen(arg.name, sizeof(arg.name)) == sizeof(arg.name) || !arg.name[0])

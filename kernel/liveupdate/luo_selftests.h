@@ -9,7 +9,9 @@
  * A test subsystem keeps a copy of a page given by user space. At prepare
  * it preserves that page with KHO and hands over its physical address as
  * its data. A subsystem whose name starts with "ksft_prepare_fail" fails
- * prepare, one starting with "ksft_freeze_fail" fails freeze.
+ * prepare, one starting with "ksft_freeze_fail" fails freeze, and one
+ * starting with "ksft_prepare_slow" takes a second to prepare (to test
+ * waiting for a running transition).
  */
 #ifndef _KERNEL_LIVEUPDATE_LUO_SELFTESTS_H
 #define _KERNEL_LIVEUPDATE_LUO_SELFTESTS_H
@@ -25,6 +27,7 @@
 #define LUO_SELFTEST_NAME_LENGTH	32
 #define LUO_SELFTEST_PREPARE_FAIL	"ksft_prepare_fail"
 #define LUO_SELFTEST_FREEZE_FAIL	"ksft_freeze_fail"
+#define LUO_SELFTEST_PREPARE_SLOW	"ksft_prepare_slow"
 
 /**
  * struct liveupdate_selftest - argument of LIVEUPDATE_IOCTL_SELFTESTS
@@ -49,6 +52,20 @@ enum {
 	LUO_CMD_SUBSYSTEM_REGISTER = 0,
 	LUO_CMD_SUBSYSTEM_UNREGISTER = 1,
 	LUO_CMD_SUBSYSTEM_GETDATA = 2,
+	LUO_CMD_ENTER_UPDATED = 3,
+};
+
+/**
+ * struct luo_arg_incoming - LUO_CMD_ENTER_UPDATED: enter (or stay in) the
+ *	UPDATED state as if the previous kernel had handed @data over for
+ *	the subsystem @name, the path an accepted hand-over takes. Allowed in
+ *	NORMAL and UPDATED; -EEXIST if @name already has data.
+ * @name: NUL-terminated subsystem name.
+ * @data: Its data.
+ */
+struct luo_arg_incoming {
+	char name[LUO_SELFTEST_NAME_LENGTH];
+	__u64 data;
 };
 
 /**

@@ -270,6 +270,36 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Enters (or stays in) UPDATED with `data` handed over for `name`, as
+    /// when the previous kernel's hand-over is accepted; allowed from
+    /// NORMAL and UPDATED. A registered subsystem `name` gets `boot()` now,
+    /// a later one at registration. `EEXIST` if `name` already has data.
+    pub(crate) fn add_incoming(&self, name: &CStr, data: u64) -> Result {
+        let ticket = self.ticket(Wait::Uninterruptible)?;
+        if !matches!(self.state(), State::Normal | State::Updated) {
+            return Err(EBUSY);
+        }
+        if self.incoming_data(name).is_some() {
+            return Err(EEXIST);
+        }
+        let owned = CString::try_from(name)?;
+        self.inner
+            .lock()
+            .incoming
+            .push(Incoming { name: owned, data }, GFP_KERNEL)?;
+        self.set_state(&ticket, State::Updated);
+        let handle = self
+            .inner
+            .lock()
+            .subsystems
+            .find_by_name(name)
+            .map(|s| s.handle);
+        if let Some(handle) = handle {
+            handle.boot(data);
+        }
+        Ok(())
+    }
+
     /// Closing the device before the reboot cancels a pending update.
     pub(crate) fn cancel_pending(&self) {
         let Ok(ticket) = self.ticket(Wait::Uninterruptible) else {

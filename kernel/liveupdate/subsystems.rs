@@ -51,12 +51,17 @@ impl Subsystems {
         self.list.iter().find(|s| s.handle.is(ptr))
     }
 
+    /// The registered subsystem called `name`, if there is one.
+    pub(crate) fn find_by_name(&self, name: &CStr) -> Option<&Subsystem> {
+        self.list
+            .iter()
+            .find(|s| s.handle.name().to_bytes() == name.to_bytes())
+    }
+
     /// Adds `handle` at the end; `EEXIST` if it or its name is registered.
     pub(crate) fn add(&mut self, handle: SubsystemRef) -> Result {
-        if self
-            .list
-            .iter()
-            .any(|s| s.handle.is(handle.as_ptr()) || names_equal(&s.handle, &handle))
+        if self.list.iter().any(|s| s.handle.is(handle.as_ptr()))
+            || self.find_by_name(handle.name()).is_some()
         {
             return Err(EEXIST);
         }
@@ -82,9 +87,4 @@ impl Subsystems {
             .ok_or(ENOENT)?;
         Ok(self.list.remove(index)?.handle)
     }
-}
-
-fn names_equal(a: &SubsystemRef, b: &SubsystemRef) -> bool {
-    let (a, b): (&CStr, &CStr) = (a.name(), b.name());
-    a.to_bytes() == b.to_bytes()
 }

@@ -76,6 +76,43 @@ static inline int luo_getdata(int hook, const char *name, void *page)
 	return luo_selftest_cmd(hook, LUO_CMD_SUBSYSTEM_GETDATA, name, page);
 }
 
+/* LUO_CMD_ENTER_UPDATED: 0 or -errno. */
+static inline int luo_enter_updated(int hook, const char *name, __u64 data)
+{
+	struct luo_arg_incoming arg = { .data = data };
+	struct liveupdate_selftest st = { .cmd = LUO_CMD_ENTER_UPDATED,
+					  .arg = (__u64)(unsigned long)&arg };
+
+	snprintf(arg.name, sizeof(arg.name), "%s", name);
+	return ioctl(hook, LIVEUPDATE_IOCTL_SELFTESTS, &st) ? -errno : 0;
+}
+
+/* Reads new kernel log records until none is left; 1 if one contains s. */
+static inline int luo_kmsg_contains(int kmsg, const char *s)
+{
+	char rec[1024];
+	ssize_t n;
+	int found = 0;
+
+	while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n > 0) {
+			rec[n] = 0;
+			found |= strstr(rec, s) != NULL;
+		}
+	}
+	return found;
+}
+
+/* /dev/kmsg, positioned after the records already logged. */
+static inline int luo_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
 /* LIVEUPDATE_IOCTL_FREEZE through the test hook: 0 or -errno. */
 static inline int luo_freeze(int hook)
 {

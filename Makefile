@@ -4,8 +4,8 @@
 #   make vmtest PROG=/abs/static     run your program across a live update
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
-# patches + overlay -> build tree), kernel, guest, rustfmt (format our Rust
-# code; make check verifies it), clean.
+# patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
+# rustfmt (format our Rust code; make check verifies it), clean.
 # Everything outside the repository lives in $(LUO_CACHE).
 
 LUO_CACHE ?= /var/cache/luo-rs
@@ -16,7 +16,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check vmtest rustfmt clean
+.PHONY: all setup sync kernel guest check vmtest clippy rustfmt clean
 
 all: kernel
 
@@ -40,6 +40,14 @@ vmtest: kernel guest
 	@test -n "$(PROG)" || { echo "usage: make vmtest PROG=/abs/path/to/static-binary"; exit 2; }
 	@python3 $(WB)/vmrun.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init --prog $(PROG) \
 		--log $(OUT)/logs/vmtest.log $(if $(APPEND),--append "$(APPEND)")
+
+# Clippy over the whole Rust build, in its own object directory so that the
+# test kernel's objects stay valid. Fails on any warning in our code.
+clippy: sync
+	@OBJ_DIR=$(LUO_CACHE)/build/obj-clippy KMAKE_FLAGS="CLIPPY=1" bash $(WB)/build-kernel.sh \
+		> $(OUT)/clippy.log 2>&1 || { tail -40 $(OUT)/clippy.log; exit 1; }
+	@! grep -B2 -A12 '^warning\|^error' $(OUT)/clippy.log || { echo "clippy: see $(OUT)/clippy.log"; exit 1; }
+	@echo "clippy: no warnings"
 
 rustfmt: setup
 	@/usr/bin/rustfmt --edition 2021 --config-path $(LUO_CACHE)/base/linux-7.3/.rustfmt.toml \

@@ -19,7 +19,7 @@
 //! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
 //! - [`uapi`]: ioctl numbers and argument layouts of
 //!   `include/uapi/linux/liveupdate.h`, iommufd-style argument copying.
-//! - [`sysfs`]: `/sys/kernel/liveupdate/state`.
+//! - [`sysfs`]: the state file, `/sys/kernel/liveupdate/state`.
 //! - [`test_hook`]: entry points only the C test hook uses.
 //!
 //! C: `luo_boot.c` (boot hooks, which need linker sections) and, with

@@ -61,16 +61,4 @@ static void stage2(void)
 	ksft_test_result(fd >= 0, "device opens in the next kernel\n");
 }
 
-int main(int argc, char **argv)
-{
-	int stage = argc > 1 ? atoi(argv[1]) : 0;
-
-	ksft_print_header();
-	if (stage == 1)
-		stage1();
-	else if (stage == 2)
-		stage2();
-	else
-		ksft_exit_fail_msg("usage: %s 1|2\n", argv[0]);
-	ksft_finished();
-}
+LUO_KEXEC_TEST_MAIN(stage1, stage2)

@@ -147,4 +147,23 @@ static inline int luo_path_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/*
+ * main() of a two-stage kexec test (include ../kselftest.h first): the VM
+ * harness runs "PROG 1" before the kexec and "PROG 2" after it.
+ */
+#define LUO_KEXEC_TEST_MAIN(stage1, stage2)				\
+int main(int argc, char **argv)						\
+{									\
+	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
+									\
+	ksft_print_header();						\
+	if (stage == 1)							\
+		stage1();						\
+	else if (stage == 2)						\
+		stage2();						\
+	else								\
+		ksft_exit_fail_msg("usage: %s 1|2\n", argv[0]);	\
+	ksft_finished();						\
+}
+
 #endif /* _LUO_TEST_UTILS_H */

@@ -31,7 +31,7 @@ pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
 }
 
 /// Allocates the orchestrator at `early_initcall`, before any driver can
-/// register a subsystem.
+/// register a subsystem, and takes the previous kernel's hand-over.
 ///
 /// # Safety
 ///
@@ -39,7 +39,12 @@ pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
 #[export]
 pub(crate) unsafe extern "C" fn luo_early_init() -> c_int {
     match orchestrator::init() {
-        Ok(()) => 0,
+        Ok(()) => {
+            if let Some(luo) = orchestrator::luo() {
+                luo.receive_handover(enabled());
+            }
+            0
+        }
         Err(e) => {
             pr_err!("cannot allocate the orchestrator: {:?}\n", e);
             e.to_errno()

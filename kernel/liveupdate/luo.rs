@@ -14,6 +14,8 @@
 //!   transitions (prepare, freeze, cancel, finish, reboot).
 //! - [`state`]: the states, events and transition rules.
 //! - [`subsystems`]: the registry of subsystems, in registration order.
+//! - [`handover`]: the `luo-v1` hand-over in KHO, written at PREPARE and
+//!   read, never trusted, by the next kernel.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
 //! - [`cmdline`]: `liveupdate=` and the `early_initcall` (from `luo_boot.c`).
 //! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
@@ -31,6 +33,7 @@ use kernel::prelude::*;
 mod api;
 mod cmdline;
 mod device;
+mod handover;
 mod orchestrator;
 mod state;
 mod subsystems;
@@ -61,7 +64,7 @@ impl kernel::Module for LiveUpdateModule {
         }
         let luo = orchestrator::luo().ok_or(ENOMEM)?;
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
-        luo.create_state_file()?;
+        luo.create_sysfs_files()?;
         let device = KBox::pin_init(device::register(), GFP_KERNEL)?;
         pr_info!(
             "live update orchestrator enabled, state {}\n",

@@ -23,4 +23,7 @@ int luo_early_init(void);
  */
 int luo_selftest_add_incoming(const char *name, u64 data);
 
+/* Test hook: damage the hand-over right before kexec (LUO_DAMAGE_*). */
+int luo_selftest_damage_handover(u32 how);
+
 #endif /* _KERNEL_LIVEUPDATE_LUO_INTERNAL_H */

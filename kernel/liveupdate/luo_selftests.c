@@ -229,6 +229,9 @@ static long luo_selftest_cmd(const struct liveupdate_selftest *cmd)
 
 	if (cmd->cmd == LUO_CMD_ENTER_UPDATED)
 		return luo_selftest_enter_updated(cmd);
+	if (cmd->cmd == LUO_CMD_DAMAGE_HANDOVER)
+		return cmd->arg > LUO_DAMAGE_MAX ? -EINVAL :
+		       luo_selftest_damage_handover(cmd->arg);
 	if (copy_from_user(&arg, u64_to_user_ptr(cmd->arg), sizeof(arg)))
 		return -EFAULT;
 	if (strnlen(arg.name, sizeof(arg.name)) == sizeof(arg.name) || !arg.name[0])

@@ -53,6 +53,23 @@ enum {
 	LUO_CMD_SUBSYSTEM_UNREGISTER = 1,
 	LUO_CMD_SUBSYSTEM_GETDATA = 2,
 	LUO_CMD_ENTER_UPDATED = 3,
+	LUO_CMD_DAMAGE_HANDOVER = 4,
+};
+
+/*
+ * LUO_CMD_DAMAGE_HANDOVER: @arg is not a pointer but one of these; the
+ * hand-over is damaged that way right before the kexec (after FREEZE), so
+ * that the next kernel must reject it. LUO_DAMAGE_NONE undoes it.
+ */
+enum {
+	LUO_DAMAGE_NONE = 0,
+	LUO_DAMAGE_MAGIC = 1,		/* not an FDT */
+	LUO_DAMAGE_COMPATIBLE = 2,	/* unknown version */
+	LUO_DAMAGE_TRUNCATED = 3,	/* FDT larger than the blob */
+	LUO_DAMAGE_HUGE_LENGTH = 4,	/* property length past the end */
+	LUO_DAMAGE_DUPLICATE = 5,	/* two subsystems, one name (needs two) */
+	LUO_DAMAGE_DATA_SIZE = 6,	/* subsystem data is not a u64 */
+	LUO_DAMAGE_MAX = LUO_DAMAGE_DATA_SIZE,
 };
 
 /**

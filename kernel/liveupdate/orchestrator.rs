@@ -14,6 +14,7 @@
 //! own paths (reboot, registration, close) wait uninterruptibly.
 
 use crate::{
+    handover::{self, Outgoing, Received},
     state::{Event, State},
     subsystems::Subsystems,
 };
@@ -74,6 +75,8 @@ struct Inner {
     /// Data handed over by the previous kernel, by subsystem name; only
     /// non-empty in the UPDATED state.
     incoming: KVec<Incoming>,
+    /// This kernel's published hand-over, from PREPARE to CANCEL.
+    outgoing: Option<Outgoing>,
 }
 
 /// The state of the Live Update Orchestrator.
@@ -92,6 +95,14 @@ pub(crate) struct Orchestrator {
     /// `/sys/kernel/liveupdate/state`, once created.
     #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
     state_file: SetOnce<Pin<KBox<crate::sysfs::StateFile>>>,
+    /// `/sys/kernel/liveupdate/handover`, once created.
+    #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+    handover_file: SetOnce<Pin<KBox<crate::sysfs::HandoverFile>>>,
+    /// What became of the previous kernel's hand-over, set at boot.
+    received: SetOnce<Received>,
+    /// Test hook: how to damage the hand-over right before kexec (0: not).
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    damage: Atomic<u32>,
 }
 
 /// The transition ticket; released on drop.
@@ -113,12 +124,18 @@ impl Orchestrator {
                 busy: false,
                 subsystems: Subsystems::new(),
                 incoming: KVec::new(),
+                outgoing: None,
             }, "luo_inner"),
             idle <- new_condvar!("luo_idle"),
             state: Atomic::new(State::Normal.to_uapi()),
             device_open: AtomicFlag::new(false),
             #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
             state_file: SetOnce::new(),
+            #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
+            handover_file: SetOnce::new(),
+            received: SetOnce::new(),
+            #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+            damage: Atomic::new(0),
         })
     }
 
@@ -164,14 +181,59 @@ impl Orchestrator {
         }
     }
 
-    /// Creates `/sys/kernel/liveupdate/state`.
+    /// Creates `/sys/kernel/liveupdate/{state,handover}`.
     #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
-    pub(crate) fn create_state_file(&self) -> Result {
-        let file = KBox::pin_init(crate::sysfs::create(), GFP_KERNEL)?;
-        if !self.state_file.populate(file) {
+    pub(crate) fn create_sysfs_files(&self) -> Result {
+        let state = KBox::pin_init(crate::sysfs::create_state(), GFP_KERNEL)?;
+        let handover = KBox::pin_init(crate::sysfs::create_handover(&state), GFP_KERNEL)?;
+        if !self.state_file.populate(state) || !self.handover_file.populate(handover) {
             return Err(EEXIST);
         }
         Ok(())
+    }
+
+    /// What became of the previous kernel's hand-over.
+    pub(crate) fn received(&self) -> Received {
+        self.received.copy().unwrap_or(Received::Nothing)
+    }
+
+    /// At boot: takes the previous kernel's hand-over, or refuses it whole
+    /// with one log line (the reason is in `/sys/kernel/liveupdate/handover`).
+    pub(crate) fn receive_handover(&self, enabled: bool) {
+        let received = match handover::receive() {
+            Ok(None) => Received::Nothing,
+            Ok(Some(_)) if !enabled => {
+                Received::Rejected("live update is disabled (liveupdate=off)")
+            }
+            Ok(Some(incoming)) => match self.enter_updated(incoming) {
+                Ok(()) => Received::Accepted,
+                Err(_) => Received::Rejected("cannot enter the UPDATED state"),
+            },
+            Err(why) => Received::Rejected(why),
+        };
+        if let Received::Rejected(why) = received {
+            pr_err!("rejecting the previous kernel's hand-over: {}\n", why);
+        }
+        self.received.populate(received);
+    }
+
+    /// NORMAL -> UPDATED with the data of an accepted hand-over.
+    fn enter_updated(&self, incoming: KVec<Incoming>) -> Result {
+        let ticket = self.ticket(Wait::Uninterruptible)?;
+        if self.state() != State::Normal {
+            return Err(EBUSY);
+        }
+        let count = incoming.len();
+        self.inner.lock().incoming = incoming;
+        self.set_state(&ticket, State::Updated);
+        pr_info!("live update: {} subsystem(s) handed over\n", count);
+        Ok(())
+    }
+
+    /// Test hook: damage the hand-over this way right before kexec.
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    pub(crate) fn set_damage(&self, how: u32) {
+        self.damage.store(how, Release);
     }
 
     /// The subsystem at `index`, read under the mutex.
@@ -202,6 +264,9 @@ impl Orchestrator {
 
     /// `liveupdate_register_subsystem()`.
     pub(crate) fn register_subsystem(&self, handle: SubsystemRef) -> Result {
+        if !handover::valid_name(handle.name().to_bytes()) {
+            return Err(EINVAL);
+        }
         let _ticket = self.ticket(Wait::Uninterruptible)?;
         if !self.state().allows_registration() {
             return Err(EBUSY);
@@ -266,6 +331,14 @@ impl Orchestrator {
             return Ok(());
         }
         self.freeze_all(&ticket)?;
+        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+        {
+            let how = self.damage.load(Acquire);
+            if let (true, Some(outgoing)) = (how != 0, self.inner.lock().outgoing.as_mut()) {
+                pr_warn!("test hook: damaging the hand-over ({})\n", how);
+                let _ = outgoing.damage(how);
+            }
+        }
         self.set_state(&ticket, State::Frozen);
         Ok(())
     }
@@ -331,7 +404,30 @@ impl Orchestrator {
                 }
             }
         }
-        Ok(())
+        let published = self.snapshot().and_then(|list| Outgoing::publish(&list));
+        match published {
+            Ok(outgoing) => {
+                self.inner.lock().outgoing = Some(outgoing);
+                Ok(())
+            }
+            Err(e) => {
+                pr_warn!("cannot publish the hand-over: {}\n", e.to_errno());
+                self.cancel_all(ticket, self.subsystem_count());
+                Err(e)
+            }
+        }
+    }
+
+    /// The subsystems and their data, in registration order.
+    fn snapshot(&self) -> Result<KVec<(SubsystemRef, u64)>> {
+        let inner = self.inner.lock();
+        let mut list = KVec::with_capacity(inner.subsystems.len(), GFP_KERNEL)?;
+        for index in 0..inner.subsystems.len() {
+            if let Some(s) = inner.subsystems.get(index) {
+                list.push((s.handle, s.outgoing), GFP_KERNEL)?;
+            }
+        }
+        Ok(list)
     }
 
     /// FREEZE: every subsystem in registration order; a failure cancels
@@ -342,7 +438,12 @@ impl Orchestrator {
                 break;
             };
             match handle.freeze(data) {
-                Ok(data) => self.set_outgoing(index, data),
+                Ok(data) => {
+                    self.set_outgoing(index, data);
+                    if let Some(outgoing) = self.inner.lock().outgoing.as_mut() {
+                        outgoing.update(index, data);
+                    }
+                }
                 Err(e) => {
                     pr_warn!(
                         "subsystem {} failed to freeze: {}\n",
@@ -358,8 +459,11 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Cancels the first `count` subsystems, last registered first.
+    /// Removes the hand-over and cancels the first `count` subsystems,
+    /// last registered first.
     fn cancel_all(&self, _ticket: &Ticket<'_>, count: usize) {
+        let outgoing = self.inner.lock().outgoing.take();
+        drop(outgoing);
         for index in (0..count).rev() {
             if let Some((handle, data)) = self.subsystem(index) {
                 handle.cancel(data);

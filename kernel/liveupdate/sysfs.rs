@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/liveupdate/state` (`CONFIG_LIVEUPDATE_SYSFS_API`): the
-//! global state, read-only, one of `normal`, `prepared`, `frozen`,
-//! `updated` and a newline; `poll()` wakes on every change.
+//! `/sys/kernel/liveupdate/` (`CONFIG_LIVEUPDATE_SYSFS_API`), read-only:
+//!
+//! - `state`: the global state, one of `normal`, `prepared`, `frozen`,
+//!   `updated` and a newline; `poll()` wakes on every change.
+//! - `handover`: what became of the previous kernel's hand-over: `none`,
+//!   `accepted`, or `rejected: <reason>`.
 
 use crate::orchestrator::luo;
 use kernel::{page::PAGE_SIZE, prelude::*, sysfs};
@@ -22,7 +25,30 @@ impl sysfs::Show for ShowState {
     }
 }
 
+/// The `handover` file.
+pub(crate) type HandoverFile = sysfs::KernelFile<ShowHandover>;
+
+/// Shows what became of the previous kernel's hand-over.
+pub(crate) struct ShowHandover;
+
+impl sysfs::Show for ShowHandover {
+    fn show(&self, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let (what, why) = luo().ok_or(ENODEV)?.received().describe();
+        let mut len = 0;
+        for part in [what.as_bytes(), why.as_bytes(), b"\n"] {
+            page[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        Ok(len)
+    }
+}
+
 /// Creates `/sys/kernel/liveupdate/state`.
-pub(crate) fn create() -> impl PinInit<StateFile, Error> {
+pub(crate) fn create_state() -> impl PinInit<StateFile, Error> {
     sysfs::KernelFile::new(c"liveupdate", c"state", ShowState)
+}
+
+/// Creates `/sys/kernel/liveupdate/handover` beside `state`.
+pub(crate) fn create_handover(state: &StateFile) -> impl PinInit<HandoverFile, Error> + '_ {
+    sysfs::KernelFile::new_beside(state, c"handover", ShowHandover)
 }

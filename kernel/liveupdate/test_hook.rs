@@ -25,3 +25,20 @@ pub(crate) unsafe extern "C" fn luo_selftest_add_incoming(name: *const c_char, d
             .and_then(|luo| luo.add_incoming(name, data)),
     )
 }
+
+/// Damages the hand-over right before the next kexec, in way `how`
+/// (`LUO_DAMAGE_*` of `luo_selftests.h`; 0: do not).
+///
+/// # Safety
+///
+/// No requirements.
+#[export]
+pub(crate) unsafe extern "C" fn luo_selftest_damage_handover(how: u32) -> c_int {
+    match luo() {
+        Some(luo) => {
+            luo.set_damage(how);
+            0
+        }
+        None => ENODEV.to_errno(),
+    }
+}

@@ -282,7 +282,9 @@ pub struct Fdt<'a> {
 }
 
 fn be32(bytes: &[u8], offset: usize) -> Result<u32> {
-    let b = bytes.get(offset..offset.checked_add(4).ok_or(EINVAL)?).ok_or(EINVAL)?;
+    let b = bytes
+        .get(offset..offset.checked_add(4).ok_or(EINVAL)?)
+        .ok_or(EINVAL)?;
     Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
@@ -563,7 +565,10 @@ mod tests {
         let root = fdt.root()?;
         assert_eq!(root.property_string(b"compatible")?, Some(&b"luo-v1"[..]));
         let subs = root.subnode(b"subsystems")?.ok_or(EINVAL)?;
-        assert_eq!(subs.property_string(b"compatible")?, Some(&b"subsystems-v1"[..]));
+        assert_eq!(
+            subs.property_string(b"compatible")?,
+            Some(&b"subsystems-v1"[..])
+        );
         assert_eq!(subs.property_u64(b"alpha")?, Some(0x0123_4567_89ab_cdef));
         assert_eq!(subs.property_u64(b"beta")?, Some(7));
         assert_eq!(subs.property_u32(b"small")?, Some(0xdead_beef));
@@ -648,18 +653,18 @@ mod tests {
         };
         let len = blob.len() as u32;
         for (field, value) in [
-            (0, 0xfeed_d00d),     // magic
-            (1, len + 4),         // totalsize past the buffer
-            (1, 8),               // totalsize below the header
-            (2, len),             // structure outside
-            (2, 57),              // unaligned structure
-            (3, len - 2),         // strings outside
-            (4, 12),              // reservation map inside the header
-            (5, 15),              // version too old
-            (6, 18),              // incompatible
-            (8, u32::MAX),        // strings size overflows
-            (9, u32::MAX - 3),    // structure size overflows
-            (9, 4),               // structure cut short
+            (0, 0xfeed_d00d),  // magic
+            (1, len + 4),      // totalsize past the buffer
+            (1, 8),            // totalsize below the header
+            (2, len),          // structure outside
+            (2, 57),           // unaligned structure
+            (3, len - 2),      // strings outside
+            (4, 12),           // reservation map inside the header
+            (5, 15),           // version too old
+            (6, 18),           // incompatible
+            (8, u32::MAX),     // strings size overflows
+            (9, u32::MAX - 3), // structure size overflows
+            (9, 4),            // structure cut short
         ] {
             assert!(Fdt::new(&set(field, value)?).is_err());
         }
@@ -694,7 +699,11 @@ mod tests {
                     _ => buf[at] = 0xff,
                 }
             }
-            let cut = if rng.next() % 4 == 0 { (rng.next() % blob.len() as u64) as usize } else { buf.len() };
+            let cut = if rng.next() % 4 == 0 {
+                (rng.next() % blob.len() as u64) as usize
+            } else {
+                buf.len()
+            };
             match Fdt::new(&buf[..cut]).and_then(|fdt| walk(fdt.root()?, 0)) {
                 Ok(_) => accepted += 1,
                 Err(_) => rejected += 1,

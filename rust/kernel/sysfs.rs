@@ -2,9 +2,10 @@
 
 //! sysfs: read-only files under `/sys/kernel`.
 //!
-//! A [`KernelFile`] is a directory `/sys/kernel/<dir>` holding one
-//! read-only file, whose content a [`Show`] implementation produces. User
-//! space can `poll()` the file; [`KernelFile::notify`] wakes it up.
+//! A [`KernelFile`] is a read-only file in a directory `/sys/kernel/<dir>`
+//! (created with the first file, more go beside it), whose content a
+//! [`Show`] implementation produces. User space can `poll()` the file;
+//! [`KernelFile::notify`] wakes it up.
 //!
 //! C headers: [`include/linux/sysfs.h`](srctree/include/linux/sysfs.h),
 //! [`include/linux/kobject.h`](srctree/include/linux/kobject.h).
@@ -24,6 +25,14 @@ pub trait Show: Send + Sync {
     fn show(&self, page: &mut [u8; PAGE_SIZE]) -> Result<usize>;
 }
 
+/// Where a [`KernelFile`] goes.
+enum Parent {
+    /// A new directory `/sys/kernel/<name>`.
+    Kernel(&'static CStr),
+    /// The directory of another file, which holds a reference on it.
+    Directory(*mut bindings::kobject),
+}
+
 /// The C side of a [`KernelFile`].
 #[repr(C)]
 struct RawFile {
@@ -31,12 +40,12 @@ struct RawFile {
     kobj: *mut bindings::kobject,
 }
 
-/// A directory `/sys/kernel/<dir>` with one read-only file.
+/// A read-only file in a directory `/sys/kernel/<dir>`.
 ///
 /// # Invariants
 ///
-/// `raw.kobj` is a kobject created under `kernel_kobj`, of which this value
-/// holds the reference, and `raw.attr` is a file of it, created with the
+/// `raw.kobj` is the directory's kobject, of which this value holds a
+/// reference, and `raw.attr` is a file of it, created with the
 /// `show` callback of this type, until this value is dropped. `data` is
 /// initialized before the file is created.
 #[pin_data(PinnedDrop)]
@@ -54,6 +63,22 @@ unsafe impl<T: Show> Sync for KernelFile<T> {}
 impl<T: Show> KernelFile<T> {
     /// Creates `/sys/kernel/<dir>/<name>`, mode 0444, shown by `data`.
     pub fn new(dir: &'static CStr, name: &'static CStr, data: T) -> impl PinInit<Self, Error> {
+        Self::create(Parent::Kernel(dir), name, data)
+    }
+
+    /// Creates `<name>`, mode 0444, shown by `data`, in the directory of
+    /// `sibling`.
+    pub fn new_beside<U: Show>(
+        sibling: &KernelFile<U>,
+        name: &'static CStr,
+        data: T,
+    ) -> impl PinInit<Self, Error> {
+        // SAFETY: `raw` is initialized, so `kobj` is valid, by the type invariants of `sibling`.
+        let kobj = unsafe { (*sibling.raw.get()).kobj };
+        Self::create(Parent::Directory(kobj), name, data)
+    }
+
+    fn create(parent: Parent, name: &'static CStr, data: T) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             data,
             raw <- Opaque::try_ffi_init(move |slot: *mut RawFile| {
@@ -70,10 +95,16 @@ impl<T: Show> KernelFile<T> {
                 #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
                 attr.attr.set_ignore_lockdep(1);
 
-                // SAFETY: `kernel_kobj` is set at `core_initcall` and never changes after.
-                let parent = unsafe { bindings::kernel_kobj };
-                // SAFETY: `dir` is a valid C string; `parent` is a valid kobject.
-                let kobj = unsafe { bindings::kobject_create_and_add(dir.as_char_ptr(), parent) };
+                let kobj = match parent {
+                    Parent::Kernel(dir) => {
+                        // SAFETY: `kernel_kobj` is set at `core_initcall` and never changes after.
+                        let parent = unsafe { bindings::kernel_kobj };
+                        // SAFETY: `dir` is a valid C string; `parent` is a valid kobject.
+                        unsafe { bindings::kobject_create_and_add(dir.as_char_ptr(), parent) }
+                    }
+                    // SAFETY: `kobj` is the valid directory of a live `KernelFile`.
+                    Parent::Directory(kobj) => unsafe { bindings::kobject_get(kobj) },
+                };
                 if kobj.is_null() {
                     return Err(ENOMEM);
                 }

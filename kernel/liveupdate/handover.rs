@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hand-over: what LUO passes to the next kernel inside KHO.
+//!
+//! One KHO subtree named `LUO`, a flattened device tree written with
+//! [`kernel::fdt::FdtWriter`]:
+//!
+//! ```text
+//! / {
+//!     compatible = "luo-v1";
+//!     subsystems {
+//!         compatible = "subsystems-v1";
+//!         <subsystem name> = <u64 data>;      /* one property each */
+//!     };
+//! };
+//! ```
+//!
+//! Versions: `luo-v1` is this root layout; `subsystems-v1` is the layout of
+//! the `subsystems` node (one big-endian u64 property per subsystem, named
+//! after it). A kernel that changes either layout gives it a new compatible
+//! (`luo-v2`, `subsystems-v2`) and may keep reading the old one; a kernel
+//! refuses every version it does not know. The names `compatible` and
+//! `file-descriptors` are reserved in `subsystems`.
+//!
+//! The blob is built at PREPARE in memory from `kho_alloc_preserve()`,
+//! published with `kho_add_subtree()`, updated in place at FREEZE and
+//! removed and freed at CANCEL. The next kernel retrieves it at
+//! `early_initcall`, checks everything, copies what it needs and frees it
+//! at once; anything malformed rejects the whole hand-over.
+
+use crate::orchestrator::Incoming;
+use kernel::{
+    alloc::KVec,
+    fdt::{Fdt, FdtWriter},
+    kho::{IncomingSubtree, PreservedBuffer, Subtree},
+    liveupdate::SubsystemRef,
+    prelude::*,
+    str::{CStr, CString},
+};
+
+/// The KHO subtree name.
+const SUBTREE: &CStr = c"LUO";
+/// The root's compatible: this version of the hand-over.
+const COMPATIBLE: &[u8] = b"luo-v1";
+/// The node of the subsystems' data.
+const SUBSYSTEMS: &[u8] = b"subsystems";
+/// Its compatible: this version of the subsystems' layout.
+const SUBSYSTEMS_COMPATIBLE: &[u8] = b"subsystems-v1";
+/// Property names in `subsystems` that are not subsystems.
+const RESERVED_NAMES: [&[u8]; 2] = [b"compatible", b"file-descriptors"];
+/// Longest subsystem name.
+pub(crate) const MAX_NAME_LEN: usize = 63;
+/// The most subsystems a hand-over may carry.
+pub(crate) const MAX_SUBSYSTEMS: usize = 1024;
+
+/// Whether `name` can key a subsystem's data in the hand-over: 1 to 63
+/// characters from the FDT property name set (`[0-9a-zA-Z,._+?#-]`), not a
+/// reserved name.
+pub(crate) fn valid_name(name: &[u8]) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b",._+?#-".contains(&c))
+        && !RESERVED_NAMES.contains(&name)
+}
+
+/// The published hand-over of this kernel.
+pub(crate) struct Outgoing {
+    subtree: Subtree,
+    /// Offset in the blob of each subsystem's u64, in registration order.
+    data_offsets: KVec<usize>,
+}
+
+impl Outgoing {
+    /// Builds the hand-over of `subsystems` (with their prepared data) and
+    /// publishes it.
+    pub(crate) fn publish(subsystems: &[(SubsystemRef, u64)]) -> Result<Self> {
+        let mut w = FdtWriter::new();
+        let mut data_offsets = KVec::with_capacity(subsystems.len(), GFP_KERNEL)?;
+        w.begin_node(b"")?;
+        w.property_string(b"compatible", COMPATIBLE)?;
+        w.begin_node(SUBSYSTEMS)?;
+        w.property_string(b"compatible", SUBSYSTEMS_COMPATIBLE)?;
+        for (handle, data) in subsystems {
+            data_offsets.push(w.property_u64(handle.name().to_bytes(), *data)?, GFP_KERNEL)?;
+        }
+        w.end_node()?;
+        w.end_node()?;
+        w.finish()?;
+        let mut buffer = PreservedBuffer::new(w.total_size())?;
+        w.write_to(buffer.as_mut_slice())?;
+        Ok(Self {
+            subtree: Subtree::publish(SUBTREE, buffer)?,
+            data_offsets,
+        })
+    }
+
+    /// Updates the data of the subsystem at `index` in place (at FREEZE).
+    pub(crate) fn update(&mut self, index: usize, data: u64) {
+        if let Some(&at) = self.data_offsets.get(index) {
+            self.subtree.as_mut_slice()[at..at + 8].copy_from_slice(&data.to_be_bytes());
+        }
+    }
+
+    /// Damages the published blob, for the test hook: makes the next
+    /// kernel's rejection path run for real.
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    pub(crate) fn damage(&mut self, how: u32) -> Result {
+        let first = self.data_offsets.first().copied();
+        let second = self.data_offsets.get(1).copied();
+        let blob = self.subtree.as_mut_slice();
+        let be32 =
+            |at: usize| u32::from_be_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+        let (at, value) = match (how, first, second) {
+            // Not an FDT.
+            (1, _, _) => (0, 0xdead_beef),
+            // A version of the hand-over this kernel does not know: the
+            // root compatible's value follows BEGIN_NODE "" (8 bytes) and
+            // the PROP token, length and name offset (12 bytes).
+            (2, _, _) => (HEADER_AND_RSVMAP + 20, u32::from_be_bytes(*b"xuo-")),
+            // Truncated: the FDT claims more bytes than were handed over.
+            (3, _, _) => (4, 0x0100_0000),
+            // A property length far past the end of the blob.
+            (4, Some(at), _) => (at - 8, 0x7fff_fff0),
+            // Two subsystems with the same name: the second takes the
+            // first one's name offset.
+            (5, Some(a), Some(b)) => (b - 4, be32(a - 4)),
+            // A subsystem's data that is not a u64.
+            (6, Some(at), _) => (at - 8, 4),
+            _ => return Err(EINVAL),
+        };
+        blob[at..at + 4].copy_from_slice(&value.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// Where the structure block starts in blobs from [`FdtWriter`].
+#[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+const HEADER_AND_RSVMAP: usize = kernel::fdt::HEADER_SIZE + 16;
+
+/// What became of the previous kernel's hand-over.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// None: a cold boot, or a kexec without a prepared update.
+    Nothing,
+    /// Accepted: the state is UPDATED.
+    Accepted,
+    /// Refused, with the reason; the state stayed NORMAL.
+    Rejected(&'static str),
+}
+
+impl Received {
+    /// How `/sys/kernel/liveupdate/handover` shows it.
+    pub(crate) fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Nothing => ("none", ""),
+            Self::Accepted => ("accepted", ""),
+            Self::Rejected(why) => ("rejected: ", why),
+        }
+    }
+}
+
+/// Retrieves and checks the previous kernel's hand-over. Its memory is
+/// freed before this returns, whatever the outcome.
+pub(crate) fn receive() -> core::result::Result<Option<KVec<Incoming>>, &'static str> {
+    let subtree = match IncomingSubtree::retrieve(SUBTREE) {
+        Ok(subtree) => subtree,
+        Err(e) if e == ENOENT => return Ok(None),
+        Err(_) => return Err("KHO does not hold the LUO blob it announces"),
+    };
+    parse(subtree.as_slice()).map(Some)
+}
+
+/// Parses a `luo-v1` blob into the subsystems' data.
+fn parse(blob: &[u8]) -> core::result::Result<KVec<Incoming>, &'static str> {
+    let fdt = Fdt::new(blob).map_err(|_| "malformed or truncated FDT")?;
+    let root = fdt.root().map_err(|_| "malformed FDT")?;
+    if root.property_string(b"compatible") != Ok(Some(COMPATIBLE)) {
+        return Err("unknown hand-over version (compatible is not luo-v1)");
+    }
+    let subsystems = match root.subnode(SUBSYSTEMS) {
+        Ok(Some(node)) => node,
+        _ => return Err("no subsystems node"),
+    };
+    if subsystems.property_string(b"compatible") != Ok(Some(SUBSYSTEMS_COMPATIBLE)) {
+        return Err("unknown subsystems version (compatible is not subsystems-v1)");
+    }
+    let mut incoming = KVec::new();
+    let mut error = None;
+    let walk = subsystems.for_each_property(|name, value| {
+        if name == b"compatible" {
+            return Ok(());
+        }
+        let why = if !valid_name(name) {
+            Some("invalid subsystem name")
+        } else if value.len() != 8 {
+            Some("subsystem data is not a u64")
+        } else if incoming.len() >= MAX_SUBSYSTEMS {
+            Some("too many subsystems")
+        } else if incoming
+            .iter()
+            .any(|i: &Incoming| i.name.to_bytes() == name)
+        {
+            Some("duplicate subsystem name")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            error = Some(why);
+            return Err(EINVAL);
+        }
+        let mut data = [0u8; 8];
+        data.copy_from_slice(value);
+        let mut owned = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+        owned.extend_from_slice(name, GFP_KERNEL)?;
+        owned.push(0, GFP_KERNEL)?;
+        let name = CString::try_from(CStr::from_bytes_with_nul(&owned).map_err(|_| EINVAL)?)?;
+        incoming.push(
+            Incoming {
+                name,
+                data: u64::from_be_bytes(data),
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    });
+    if let Err(e) = walk {
+        return Err(error.unwrap_or(if e == ENOMEM {
+            "out of memory"
+        } else {
+            "malformed FDT"
+        }));
+    }
+    let mut nested = false;
+    let _ = subsystems.for_each_subnode(|_| {
+        nested = true;
+        Ok(())
+    });
+    if nested {
+        return Err("unexpected node in subsystems");
+    }
+    Ok(incoming)
+}

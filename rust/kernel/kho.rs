@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kexec HandOver (KHO): memory that survives a kexec.
+//!
+//! The outgoing kernel preserves memory and publishes named blobs
+//! ("subtrees"); the next kernel retrieves them by name. KHO carries the
+//! preserved state with every `kexec_file_load`: there is no separate
+//! finalize step, a published subtree is part of the hand-over until it is
+//! removed.
+//!
+//! - [`PreservedBuffer`]: zeroed, physically contiguous memory preserved
+//!   for the next kernel, freed and unpreserved on drop.
+//! - [`Subtree`]: a preserved buffer published under a name, removed from
+//!   the hand-over on drop.
+//! - [`IncomingSubtree`]: in the next kernel, a subtree the previous kernel
+//!   published, returned to the page allocator on drop.
+//!
+//! C header: [`include/linux/kexec_handover.h`](srctree/include/linux/kexec_handover.h).
+
+use crate::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    ffi::CStr,
+    prelude::*,
+};
+use core::ptr::NonNull;
+
+/// Whether KHO is enabled on this boot (`kho=`).
+pub fn is_enabled() -> bool {
+    // SAFETY: Reads a boot-time setting; no requirements.
+    unsafe { bindings::kho_is_enabled() }
+}
+
+/// Whether this kernel was started by a kexec that carried KHO data.
+pub fn is_kho_boot() -> bool {
+    // SAFETY: Reads a boot-time setting; no requirements.
+    unsafe { bindings::is_kho_boot() }
+}
+
+/// Zeroed, physically contiguous memory preserved for the next kernel.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `kho_alloc_preserve(len)` for `len > 0`, is
+/// preserved, and is owned by this value.
+pub struct PreservedBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: The buffer is plain memory owned by this value.
+unsafe impl Send for PreservedBuffer {}
+// SAFETY: Shared references only give `&[u8]`.
+unsafe impl Sync for PreservedBuffer {}
+
+impl PreservedBuffer {
+    /// Allocates and preserves `len` zeroed bytes (`len > 0`).
+    pub fn new(len: usize) -> Result<Self> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `kho_alloc_preserve` accepts any size and reports errors with `ERR_PTR`.
+        let ptr = from_err_ptr(unsafe { bindings::kho_alloc_preserve(len) })?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: Allocated and preserved above.
+        Ok(Self { ptr, len })
+    }
+
+    /// The buffer.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` is valid for `len` initialized (zeroed) bytes by the type invariants.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The buffer, to write it.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: As above, and `&mut self` gives exclusive access.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for PreservedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `kho_alloc_preserve` and is not used after this.
+        unsafe { bindings::kho_unpreserve_free(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// A [`PreservedBuffer`] published in the hand-over under a name.
+///
+/// # Invariants
+///
+/// `buffer` is published with `kho_add_subtree()` until this value drops.
+pub struct Subtree {
+    buffer: PreservedBuffer,
+}
+
+impl Subtree {
+    /// Publishes `buffer` as the subtree `name`; `EEXIST` if the name is
+    /// taken. On failure the buffer is freed.
+    pub fn publish(name: &'static CStr, buffer: PreservedBuffer) -> Result<Self> {
+        // SAFETY: `name` is a valid string that outlives the subtree; the buffer is preserved
+        // memory of `len` bytes that stays allocated until `drop` removes the subtree.
+        to_result(unsafe {
+            bindings::kho_add_subtree(name.as_char_ptr(), buffer.ptr.as_ptr().cast(), buffer.len)
+        })?;
+        // INVARIANT: Published above.
+        Ok(Self { buffer })
+    }
+
+    /// The published bytes, to update them in place.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.buffer.as_mut_slice()
+    }
+}
+
+impl Drop for Subtree {
+    fn drop(&mut self) {
+        // SAFETY: The buffer is published by the type invariants; `buffer` is freed after this.
+        unsafe { bindings::kho_remove_subtree(self.buffer.ptr.as_ptr().cast()) };
+    }
+}
+
+/// A subtree handed over by the previous kernel, restored from KHO.
+///
+/// Its content comes from another kernel and must be validated before use.
+///
+/// # Invariants
+///
+/// `folio` was restored with `kho_restore_folio()` and is owned by this
+/// value; its memory starts at `ptr` and holds at least `len` bytes.
+pub struct IncomingSubtree {
+    folio: NonNull<bindings::folio>,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: The memory is a folio owned by this value.
+unsafe impl Send for IncomingSubtree {}
+// SAFETY: Shared references only give `&[u8]`.
+unsafe impl Sync for IncomingSubtree {}
+
+impl IncomingSubtree {
+    /// Restores the subtree `name` from the previous kernel. `ENOENT` when
+    /// there is none (or this is no KHO boot); `EINVAL` when KHO's record of
+    /// it does not match preserved memory of its size.
+    pub fn retrieve(name: &CStr) -> Result<Self> {
+        let mut phys: bindings::phys_addr_t = 0;
+        let mut len: usize = 0;
+        // SAFETY: `name` is a valid string; the out-pointers are valid.
+        to_result(unsafe { bindings::kho_retrieve_subtree(name.as_char_ptr(), &mut phys, &mut len) })?;
+        if len == 0 || phys % bindings::PAGE_SIZE as bindings::phys_addr_t != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `phys` is the address KHO recorded for a preserved blob; `kho_restore_folio`
+        // checks that a preserved folio starts there and returns NULL otherwise.
+        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
+        // SAFETY: `folio` is a valid folio that we now own.
+        let (addr, size) = unsafe {
+            (
+                bindings::folio_address(folio.as_ptr()),
+                bindings::folio_size(folio.as_ptr()),
+            )
+        };
+        let ptr = NonNull::new(addr.cast::<u8>());
+        match ptr {
+            Some(ptr) if len <= size => {
+                // INVARIANT: Restored above; the folio holds `size >= len` bytes at `ptr`.
+                Ok(Self { folio, ptr, len })
+            }
+            _ => {
+                // SAFETY: We own the folio and drop it.
+                unsafe { bindings::folio_put(folio.as_ptr()) };
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The handed-over bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: The folio holds at least `len` bytes at `ptr` by the type invariants; the
+        // previous kernel wrote them, so they are initialized.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for IncomingSubtree {
+    fn drop(&mut self) {
+        // SAFETY: We own the folio by the type invariants.
+        unsafe { bindings::folio_put(self.folio.as_ptr()) };
+    }
+}

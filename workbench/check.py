@@ -11,6 +11,7 @@ result or timeout. Serial logs go to out/logs/<suite>.log.
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,9 +19,9 @@ import time
 import vmrun
 
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
-# path 'make vmtest' uses; 'kunit': the KUnit results the kernel prints
-# while booting), extra kernel command line, programs (paths relative to
-# the guest build directory)
+# path 'make vmtest' uses; 'kexec3': three kernels; 'kunit': the KUnit
+# results the kernel prints while booting), extra kernel command line,
+# programs (paths relative to the guest build directory)
 SUITES = [
     ('kunit', 'kunit', 'liveupdate=on', []),
     ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
@@ -28,6 +29,12 @@ SUITES = [
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
     ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),
+    ('kexec_subsystems', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_subsystems']),
+    ('kexec_chain', 'kexec3', 'liveupdate=on', ['kselftest/luo_kexec_chain']),
+] + [
+    ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
+     ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)
+] + [
     ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
 ]
@@ -49,6 +56,33 @@ def rustfmt_check(base):
         sys.stdout.write(p.stdout + p.stderr)
         return vmrun.Result('host/rustfmt', 'fail', 'run make rustfmt')
     return vmrun.Result('host/rustfmt (%d files)' % len(files), 'pass')
+
+
+ATTACH_RE = re.compile(r'^# ATTACH (\S+) ([0-9a-f]+)$')
+
+
+def check_attachments(run, suite, logs):
+    """Files a guest program printed as '# ATTACH <name> <hex>' lines are
+    saved beside the serial log; a '.dtb' must decode with dtc."""
+    files = {}
+    for _, text in run.lines:
+        m = ATTACH_RE.match(text.strip())
+        if m:
+            files.setdefault(m.group(1), bytearray()).extend(bytes.fromhex(m.group(2)))
+    results = []
+    for name, data in sorted(files.items()):
+        path = os.path.join(logs, '%s-%s' % (suite, name))
+        with open(path, 'wb') as f:
+            f.write(data)
+        if name.endswith('.dtb'):
+            p = subprocess.run(['dtc', '-I', 'dtb', '-O', 'dts', path], capture_output=True,
+                               text=True)
+            ok = p.returncode == 0 and 'compatible = "luo-v1"' in p.stdout
+            with open(path[:-4] + '.dts', 'w') as f:
+                f.write(p.stdout + p.stderr)
+            results.append(vmrun.Result('%s/host: dtc decodes %s' % (suite, name),
+                                        'pass' if ok else 'fail', '' if ok else p.stderr.strip()))
+    return results
 
 
 def main():
@@ -75,8 +109,12 @@ def main():
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
         names = [os.path.basename(p) for p in progs]
-        plan = ''.join('%s /bin/%s\n' % (mode, p) for p in names)
-        expect = [(p, 1) for p in names] + ([(p, 2) for p in names] if mode == 'kexec' else [])
+        stages = {'kexec': 2, 'kexec3': 3}.get(mode, 1)
+        if stages > 1:
+            plan = ''.join('kexec /bin/%s %d\n' % (p, stages) for p in names)
+        else:
+            plan = ''.join('run /bin/%s\n' % p for p in names)
+        expect = [(p, s) for p in names for s in range(1, stages + 1)]
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
         run = vmrun.boot(args.kernel, init, plan, paths, append, log, args.timeout)
@@ -84,6 +122,7 @@ def main():
             results = vmrun.collect_kunit(run, name + '/')
         else:
             results = vmrun.collect(run, name + '/', expect)
+        results += check_attachments(run, name, args.logs)
         failed = sum(r.status == 'fail' for r in results)
         print('suite %s: %s in %.1fs%s' % (name, vmrun.summary_line(results),
                                            time.monotonic() - start,

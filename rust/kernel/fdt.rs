@@ -515,6 +515,7 @@ impl<'a> Node<'a> {
 #[kunit_tests(rust_kernel_fdt)]
 mod tests {
     use super::*;
+    use crate::str::CStr;
 
     fn sample() -> Result<KVec<u8>> {
         let mut w = FdtWriter::new();
@@ -580,6 +581,50 @@ mod tests {
         assert!(root.subnode(b"second")?.is_some());
         assert!(root.subnode(b"deeper")?.is_none());
         assert_eq!(walk(root, 0)?, 11);
+        Ok(())
+    }
+
+    /// What the kernel's libfdt reads at `path`/`prop` of `blob`.
+    #[cfg(CONFIG_LIBFDT)]
+    fn libfdt_property<'b>(blob: &'b [u8], path: &CStr, prop: &CStr) -> Result<&'b [u8]> {
+        use crate::bindings;
+        let fdt = blob.as_ptr().cast();
+        // SAFETY: `blob` is a complete tree made by the writer, readable for its `totalsize`.
+        if unsafe { bindings::fdt_check_header(fdt) } != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: As above; `path` is a valid string.
+        let node = unsafe { bindings::fdt_path_offset(fdt, path.as_char_ptr()) };
+        if node < 0 {
+            return Err(ENOENT);
+        }
+        let mut len = 0;
+        // SAFETY: As above; `node` is an offset libfdt returned; `len` is valid for writes.
+        let value = unsafe { bindings::fdt_getprop(fdt, node, prop.as_char_ptr(), &mut len) };
+        if value.is_null() || len < 0 {
+            return Err(ENOENT);
+        }
+        let start = (value as usize)
+            .checked_sub(blob.as_ptr() as usize)
+            .ok_or(EINVAL)?;
+        blob.get(start..start + len as usize).ok_or(EINVAL)
+    }
+
+    /// The kernel's libfdt reads what the writer wrote.
+    #[cfg(CONFIG_LIBFDT)]
+    #[test]
+    fn libfdt_accepts_our_output() -> Result {
+        let blob = sample()?;
+        assert_eq!(libfdt_property(&blob, c"/", c"compatible")?, b"luo-v1\0");
+        assert_eq!(
+            libfdt_property(&blob, c"/subsystems", c"alpha")?,
+            &0x0123_4567_89ab_cdefu64.to_be_bytes()
+        );
+        assert_eq!(
+            libfdt_property(&blob, c"/subsystems/deeper", c"odd")?,
+            &[1u8, 2, 3]
+        );
+        assert_eq!(libfdt_property(&blob, c"/second", c"x"), Err(ENOENT));
         Ok(())
     }
 

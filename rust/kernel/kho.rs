@@ -148,7 +148,9 @@ impl IncomingSubtree {
         let mut phys: bindings::phys_addr_t = 0;
         let mut len: usize = 0;
         // SAFETY: `name` is a valid string; the out-pointers are valid.
-        to_result(unsafe { bindings::kho_retrieve_subtree(name.as_char_ptr(), &mut phys, &mut len) })?;
+        to_result(unsafe {
+            bindings::kho_retrieve_subtree(name.as_char_ptr(), &mut phys, &mut len)
+        })?;
         if len == 0 || phys % bindings::PAGE_SIZE as bindings::phys_addr_t != 0 {
             return Err(EINVAL);
         }

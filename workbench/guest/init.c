@@ -9,11 +9,12 @@
  *
  * Plan, one directive per line:
  *   run PROG [ARG...]   run PROG in stage 1 (plain boot), in order
- *   kexec PROG          two stages: stage 1 loads the next kernel with
- *                       kexec_file_load (so KHO data travels), runs
- *                       "PROG 1"; if PROG returns 0 without rebooting, init
- *                       kexecs itself, leaving PROG's children running.
- *                       Stage 2 runs "PROG 2".
+ *   kexec PROG [N]      N stages (default 2): each stage but the last
+ *                       loads the next kernel with kexec_file_load (so KHO
+ *                       data travels), then runs "PROG <stage>"; if PROG
+ *                       returns 0 without rebooting, init kexecs itself,
+ *                       leaving PROG's children running. The last stage
+ *                       only runs "PROG N".
  *
  * Every program run is framed on the console by
  *   LUOTEST START <prog> stage=<n>  ...  LUOTEST END <prog> stage=<n> rc=<rc>
@@ -314,19 +315,22 @@ static void run_plan(void)
 			if (stage == 1 && argc)
 				run(argv);
 		} else if (!strcmp(tok, "kexec")) {
-			char arg[16];
+			char arg[16], *n;
+			int stages;
 
 			argv[0] = strtok_r(NULL, " ", &save);
+			n = strtok_r(NULL, " ", &save);
+			stages = n ? atoi(n) : 2;
 			snprintf(arg, sizeof(arg), "%d", stage);
 			argv[1] = arg;
 			argv[2] = NULL;
-			if (!argv[0])
+			if (!argv[0] || stage > stages)
 				continue;
-			if (stage == 1 && load_next_kernel()) {
-				say("END %s stage=1 rc=125", argv[0]);
+			if (stage < stages && load_next_kernel()) {
+				say("END %s stage=%d rc=125", argv[0], stage);
 				continue;
 			}
-			if (run(argv) == 0 && stage == 1)
+			if (run(argv) == 0 && stage < stages)
 				kexec_now();
 		}
 	}

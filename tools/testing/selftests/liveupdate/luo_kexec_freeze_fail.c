@@ -7,20 +7,8 @@
  *
  * Stage 1 calls reboot() itself; stage 2 runs in the kexec'd kernel.
  */
-#include <linux/reboot.h>
-#include <stdlib.h>
-#include <sys/reboot.h>
-#include <sys/syscall.h>
-
 #include "../kselftest.h"
 #include "luo_test_utils.h"
-
-static int kexec_reboot(void)
-{
-	sync();
-	return syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
-		       LINUX_REBOOT_CMD_KEXEC, NULL) ? -errno : 0;
-}
 
 static void stage1(void)
 {
@@ -36,7 +24,7 @@ static void stage1(void)
 			 !luo_register(hook, LUO_SELFTEST_FREEZE_FAIL "_kexec", page),
 			 "register two subsystems, one failing freeze\n");
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_PREPARE), "PREPARE\n");
-	ksft_test_result(kexec_reboot() == -EIO, "reboot(KEXEC) fails with the freeze error\n");
+	ksft_test_result(luo_kexec_reboot() == -EIO, "reboot(KEXEC) fails with the freeze error\n");
 	ksft_test_result(luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL &&
 			 luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 &&
 			 !strcmp(buf, "normal\n"), "the update was cancelled\n");
@@ -48,7 +36,7 @@ static void stage1(void)
 			 !memcmp(page, out, sizeof(page)), "data prepared\n");
 	ksft_test_result(1, "reboot(KEXEC) with a prepared update\n");
 	fflush(stdout);
-	kexec_reboot();
+	luo_kexec_reboot();
 	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
 }
 

@@ -7,9 +7,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/reboot.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/liveupdate.h>
@@ -21,6 +24,8 @@
 #define KHO_IN_FDT	"/sys/kernel/debug/kho/in/fdt"
 #define KHO_IN_LUO	"/sys/kernel/debug/kho/in/sub_fdts/LUO"
 #define LUO_SELFTEST	"/sys/kernel/debug/" LUO_SELFTEST_DEBUGFS_DIR "/" LUO_SELFTEST_DEBUGFS_FILE
+#define LUO_SYSFS_HANDOVER "/sys/kernel/liveupdate/handover"
+#define KHO_OUT_LUO	"/sys/kernel/debug/kho/out/sub_fdts/LUO"
 #define LUO_PAGE_SIZE	4096
 
 static inline int luo_open(void)
@@ -147,11 +152,63 @@ static inline int luo_path_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* reboot(LINUX_REBOOT_CMD_KEXEC); returns only on failure, with -errno. */
+static inline int luo_kexec_reboot(void)
+{
+	sync();
+	return syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+		       LINUX_REBOOT_CMD_KEXEC, NULL) ? -errno : 0;
+}
+
+/* The whole kernel log so far contains s (1), or not (0). */
+static inline int luo_log_contains(const char *s)
+{
+	int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int found;
+
+	if (kmsg < 0)
+		return 0;
+	found = luo_kmsg_contains(kmsg, s);
+	close(kmsg);
+	return found;
+}
+
+/*
+ * Prints a file as "# ATTACH <name> <hex>" lines (KTAP diagnostics); the
+ * VM harness saves it on the host, and decodes a .dtb with dtc.
+ */
+static inline int luo_attach_file(const char *path, const char *name)
+{
+	unsigned char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		printf("# ATTACH %s ", name);
+		for (ssize_t i = 0; i < n; i++)
+			printf("%02x", buf[i]);
+		printf("\n");
+	}
+	close(fd);
+	fflush(stdout);
+	return n < 0 ? -errno : 0;
+}
+
 /*
  * main() of a two-stage kexec test (include ../kselftest.h first): the VM
  * harness runs "PROG 1" before the kexec and "PROG 2" after it.
  */
 #define LUO_KEXEC_TEST_MAIN(stage1, stage2)				\
+	LUO_KEXEC_TEST_MAIN3(stage1, stage2, luo_no_stage)
+
+static inline void luo_no_stage(void)
+{
+}
+
+/* main() of a three-stage kexec test. */
+#define LUO_KEXEC_TEST_MAIN3(stage1, stage2, stage3)			\
 int main(int argc, char **argv)						\
 {									\
 	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
@@ -161,8 +218,10 @@ int main(int argc, char **argv)						\
 		stage1();						\
 	else if (stage == 2)						\
 		stage2();						\
+	else if (stage == 3 && stage3 != luo_no_stage)			\
+		stage3();						\
 	else								\
-		ksft_exit_fail_msg("usage: %s 1|2\n", argv[0]);	\
+		ksft_exit_fail_msg("usage: %s <stage>\n", argv[0]);	\
 	ksft_finished();						\
 }
 

@@ -64,6 +64,27 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
         && !RESERVED_NAMES.contains(&name)
 }
 
+/// Writes a `luo-v1` tree of `count` subsystems (name, data); returns the
+/// finished writer and the offset of each subsystem's u64 in the blob.
+fn write<'a>(
+    entries: impl Iterator<Item = (&'a [u8], u64)>,
+    count: usize,
+) -> Result<(FdtWriter, KVec<usize>)> {
+    let mut w = FdtWriter::new();
+    let mut data_offsets = KVec::with_capacity(count, GFP_KERNEL)?;
+    w.begin_node(b"")?;
+    w.property_string(b"compatible", COMPATIBLE)?;
+    w.begin_node(SUBSYSTEMS)?;
+    w.property_string(b"compatible", SUBSYSTEMS_COMPATIBLE)?;
+    for (name, data) in entries {
+        data_offsets.push(w.property_u64(name, data)?, GFP_KERNEL)?;
+    }
+    w.end_node()?;
+    w.end_node()?;
+    w.finish()?;
+    Ok((w, data_offsets))
+}
+
 /// The published hand-over of this kernel.
 pub(crate) struct Outgoing {
     subtree: Subtree,
@@ -75,18 +96,10 @@ impl Outgoing {
     /// Builds the hand-over of `subsystems` (with their prepared data) and
     /// publishes it.
     pub(crate) fn publish(subsystems: &[(SubsystemRef, u64)]) -> Result<Self> {
-        let mut w = FdtWriter::new();
-        let mut data_offsets = KVec::with_capacity(subsystems.len(), GFP_KERNEL)?;
-        w.begin_node(b"")?;
-        w.property_string(b"compatible", COMPATIBLE)?;
-        w.begin_node(SUBSYSTEMS)?;
-        w.property_string(b"compatible", SUBSYSTEMS_COMPATIBLE)?;
-        for (handle, data) in subsystems {
-            data_offsets.push(w.property_u64(handle.name().to_bytes(), *data)?, GFP_KERNEL)?;
-        }
-        w.end_node()?;
-        w.end_node()?;
-        w.finish()?;
+        let entries = subsystems
+            .iter()
+            .map(|(h, data)| (h.name().to_bytes(), *data));
+        let (w, data_offsets) = write(entries, subsystems.len())?;
         let mut buffer = PreservedBuffer::new(w.total_size())?;
         w.write_to(buffer.as_mut_slice())?;
         Ok(Self {
@@ -240,4 +253,161 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<Incoming>, &'static str> {
         return Err("unexpected node in subsystems");
     }
     Ok(incoming)
+}
+
+#[kunit_tests(liveupdate_handover)]
+mod tests {
+    use super::*;
+
+    fn blob_of(entries: &[(&[u8], u64)]) -> Result<KVec<u8>> {
+        let (w, _) = write(entries.iter().copied(), entries.len())?;
+        let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
+        w.write_to(&mut blob)?;
+        Ok(blob)
+    }
+
+    /// A tree with the given root compatible and subsystems node content.
+    fn custom(compatible: &[u8], build: impl FnOnce(&mut FdtWriter) -> Result) -> Result<KVec<u8>> {
+        let mut w = FdtWriter::new();
+        w.begin_node(b"")?;
+        w.property_string(b"compatible", compatible)?;
+        w.begin_node(SUBSYSTEMS)?;
+        build(&mut w)?;
+        w.end_node()?;
+        w.end_node()?;
+        w.finish()?;
+        let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
+        w.write_to(&mut blob)?;
+        Ok(blob)
+    }
+
+    #[test]
+    fn round_trip() -> Result {
+        let blob = blob_of(&[(b"alpha", 1), (b"beta_2", u64::MAX), (b"x.y,z+1", 0)])?;
+        let incoming = parse(&blob).map_err(|_| EINVAL)?;
+        assert_eq!(incoming.len(), 3);
+        assert_eq!(incoming[0].name.to_bytes(), b"alpha");
+        assert_eq!(incoming[1].data, u64::MAX);
+        assert_eq!(incoming[2].name.to_bytes(), b"x.y,z+1");
+        assert!(parse(&blob_of(&[])?).map_err(|_| EINVAL)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name(b"rust_liveupdate"));
+        assert!(!valid_name(b""));
+        assert!(!valid_name(b"compatible"));
+        assert!(!valid_name(b"file-descriptors"));
+        assert!(!valid_name(b"a b"));
+        assert!(!valid_name(b"a/b"));
+        assert!(!valid_name(&[b'a'; MAX_NAME_LEN + 1]));
+        assert!(valid_name(&[b'a'; MAX_NAME_LEN]));
+    }
+
+    #[test]
+    fn bad_versions_and_layouts_are_rejected() -> Result {
+        let ok = |w: &mut FdtWriter| -> Result {
+            w.property_string(b"compatible", SUBSYSTEMS_COMPATIBLE)?;
+            w.property_u64(b"a", 1)?;
+            Ok(())
+        };
+        assert!(parse(&custom(COMPATIBLE, ok)?).is_ok());
+        assert!(parse(&custom(b"luo-v2", ok)?).is_err());
+        let rejected = [
+            custom(COMPATIBLE, |w| {
+                w.property_string(b"compatible", b"subsystems-v2")?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                w.property_u64(b"a", 1)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
+                w.property_u32(b"short", 1)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
+                w.property_u64(b"bad name", 1)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
+                w.property_u64(b"a", 2)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
+                w.property_u64(b"file-descriptors", 2)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
+                w.begin_node(b"nested")?;
+                w.end_node()
+            })?,
+        ];
+        for blob in &rejected {
+            assert!(parse(blob).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn too_many_subsystems() -> Result {
+        let mut names = KVec::new();
+        for i in 0..=MAX_SUBSYSTEMS {
+            names.push(CString::try_from_fmt(fmt!("s{i}"))?, GFP_KERNEL)?;
+        }
+        let entries = names.iter().map(|n| (n.to_bytes(), 0u64));
+        let (w, _) = write(entries.clone().take(MAX_SUBSYSTEMS), MAX_SUBSYSTEMS)?;
+        let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
+        w.write_to(&mut blob)?;
+        assert!(parse(&blob).is_ok());
+        let (w, _) = write(entries, MAX_SUBSYSTEMS + 1)?;
+        let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
+        w.write_to(&mut blob)?;
+        assert_eq!(parse(&blob).err(), Some("too many subsystems"));
+        Ok(())
+    }
+
+    /// Thousands of mutated blobs: each is accepted or rejected, never a
+    /// crash, and truncations are always rejected.
+    #[test]
+    fn mutated_blobs_never_crash() -> Result {
+        let blob = blob_of(&[(b"alpha", 1), (b"beta", 2), (b"gamma", 3)])?;
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut buf = KVec::from_elem(0u8, blob.len(), GFP_KERNEL)?;
+        let mut rejected = 0;
+        for round in 0..4000 {
+            buf.copy_from_slice(&blob);
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % blob.len() as u64) as usize;
+                buf[at] = match next() % 3 {
+                    0 => buf[at] ^ (1 << (next() % 8)),
+                    1 => next() as u8,
+                    _ => 0xff,
+                };
+            }
+            let len = if round % 5 == 0 {
+                (next() % blob.len() as u64) as usize
+            } else {
+                buf.len()
+            };
+            match parse(&buf[..len]) {
+                Ok(incoming) => assert!(incoming.len() <= 3 && len == buf.len()),
+                Err(_) => rejected += 1,
+            }
+        }
+        assert!(rejected > 0);
+        Ok(())
+    }
 }

@@ -544,14 +544,14 @@ mod tests {
     }
 
     /// Visits every node and property, as a consumer would.
-    fn walk(node: Node<'_>, depth: usize) -> Result<usize> {
+    fn walk(node: Node<'_>) -> Result<usize> {
         let mut count = 1;
         node.for_each_property(|_, _| {
             count += 1;
             Ok(())
         })?;
         node.for_each_subnode(|child| {
-            count += walk(child, depth + 1)?;
+            count += walk(child)?;
             Ok(())
         })?;
         let _ = node.property_u64(b"alpha");
@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(deeper.property(b"odd")?, Some(&[1u8, 2, 3][..]));
         assert!(root.subnode(b"second")?.is_some());
         assert!(root.subnode(b"deeper")?.is_none());
-        assert_eq!(walk(root, 0)?, 11);
+        assert_eq!(walk(root)?, 11);
         Ok(())
     }
 
@@ -731,7 +731,7 @@ mod tests {
     #[test]
     fn mutated_blobs_never_crash() -> Result {
         let blob = sample()?;
-        let mut rng = Rng(0x5eed_1u64);
+        let mut rng = Rng(0x0005_eed1_u64);
         let mut buf = KVec::from_elem(0u8, blob.len(), GFP_KERNEL)?;
         let (mut accepted, mut rejected) = (0, 0);
         for _ in 0..3000 {
@@ -749,7 +749,7 @@ mod tests {
             } else {
                 buf.len()
             };
-            match Fdt::new(&buf[..cut]).and_then(|fdt| walk(fdt.root()?, 0)) {
+            match Fdt::new(&buf[..cut]).and_then(|fdt| walk(fdt.root()?)) {
                 Ok(_) => accepted += 1,
                 Err(_) => rejected += 1,
             }

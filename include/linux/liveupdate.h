@@ -13,6 +13,8 @@
 #include <linux/types.h>
 #include <uapi/linux/liveupdate.h>
 
+struct file;
+struct liveupdate_file_handler;
 struct liveupdate_subsystem;
 struct module;
 
@@ -57,6 +59,50 @@ struct liveupdate_subsystem_ops {
 struct liveupdate_subsystem {
 	const struct liveupdate_subsystem_ops *ops;
 	const char *name;
+};
+
+/**
+ * struct liveupdate_file_ops - Callbacks of a handler of preserved files.
+ * @prepare: Serialize @file for the next kernel (at the global or a per-file
+ *	PREPARE) and store a u64 describing it in @data. Required.
+ * @freeze: Final update just before kexec; may change @data. Optional.
+ * @cancel: Undo @prepare (and @freeze); called with the latest data.
+ *	Required.
+ * @finish: In the next kernel, at FINISH, for every incoming file of this
+ *	handler: @reclaimed tells whether it was restored (then @file is the
+ *	restored file), otherwise @file is NULL and the handler frees what it
+ *	kept. Required.
+ * @retrieve: In the next kernel, rebuild a file from @data and return it
+ *	(one reference) in @file. Required.
+ * @can_preserve: Whether this handler can preserve @file. Required.
+ * @owner: The module providing the callbacks.
+ *
+ * Callbacks run in process context and may sleep; nothing handed over by
+ * the previous kernel may be trusted by @retrieve and @finish.
+ */
+struct liveupdate_file_ops {
+	int (*prepare)(struct liveupdate_file_handler *h, struct file *file, u64 *data);
+	int (*freeze)(struct liveupdate_file_handler *h, struct file *file, u64 *data);
+	void (*cancel)(struct liveupdate_file_handler *h, struct file *file, u64 data);
+	void (*finish)(struct liveupdate_file_handler *h, struct file *file, u64 data,
+		       bool reclaimed);
+	int (*retrieve)(struct liveupdate_file_handler *h, u64 data, struct file **file);
+	bool (*can_preserve)(struct liveupdate_file_handler *h, struct file *file);
+	struct module *owner;
+};
+
+/**
+ * struct liveupdate_file_handler - A handler of preserved files.
+ * @ops: Its callbacks.
+ * @compatible: Unique name of the handler and of its data format (for
+ *	example "memfd-v1"); the next kernel picks the handler by it.
+ *
+ * Embed it in your own structure and use container_of() in the callbacks.
+ * It must stay valid while registered.
+ */
+struct liveupdate_file_handler {
+	const struct liveupdate_file_ops *ops;
+	const char *compatible;
 };
 
 #ifdef CONFIG_LIVEUPDATE
@@ -136,6 +182,29 @@ int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h);
  */
 int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h, u64 *data);
 
+/**
+ * liveupdate_register_file_handler - Handle a kind of preserved files.
+ * @h: The handler; stays valid until unregistered.
+ *
+ * Allowed in NORMAL and UPDATED. FD_PRESERVE picks the first registered
+ * handler whose can_preserve() accepts the file.
+ *
+ * Return: 0; -EINVAL for a handler without ops, required callbacks or
+ * compatible; -EBUSY in the PREPARED or FROZEN state; -EEXIST if @h or its
+ * compatible is registered; -EAGAIN if the owner module is going away;
+ * -ENOMEM.
+ */
+int liveupdate_register_file_handler(struct liveupdate_file_handler *h);
+
+/**
+ * liveupdate_unregister_file_handler - Stop handling preserved files.
+ * @h: A registered handler.
+ *
+ * Return: 0; -EBUSY in the PREPARED or FROZEN state or while a preserved
+ * file uses @h; -ENOENT if @h is not registered.
+ */
+int liveupdate_unregister_file_handler(struct liveupdate_file_handler *h);
+
 #else /* CONFIG_LIVEUPDATE */
 
 static inline bool liveupdate_enabled(void)
@@ -177,6 +246,16 @@ static inline int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h,
 						u64 *data)
 {
 	return -ENODATA;
+}
+
+static inline int liveupdate_register_file_handler(struct liveupdate_file_handler *h)
+{
+	return 0;
+}
+
+static inline int liveupdate_unregister_file_handler(struct liveupdate_file_handler *h)
+{
+	return 0;
 }
 
 #endif /* CONFIG_LIVEUPDATE */

@@ -8,7 +8,11 @@
 //! (valid until unregistered) becomes a [`SubsystemRef`].
 
 use crate::{cmdline, orchestrator::luo, state::State};
-use kernel::{bindings, liveupdate::SubsystemRef, prelude::*};
+use kernel::{
+    bindings,
+    liveupdate::{FileHandlerRef, SubsystemRef},
+    prelude::*,
+};
 
 /// The state, `NORMAL` before the orchestrator exists.
 fn state() -> State {
@@ -140,4 +144,42 @@ pub(crate) unsafe extern "C" fn liveupdate_get_subsystem_data(
         }
         Err(e) => e.to_errno(),
     }
+}
+
+/// `liveupdate_register_file_handler()`.
+///
+/// # Safety
+///
+/// `h` is null or points to a handler that, with its ops and compatible,
+/// stays valid and unchanged until it is unregistered.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_register_file_handler(
+    h: *mut bindings::liveupdate_file_handler,
+) -> c_int {
+    // SAFETY: Guaranteed by the caller, as documented in the header.
+    let handler = match unsafe { FileHandlerRef::from_raw(h) } {
+        Ok(handler) => handler,
+        Err(e) => return e.to_errno(),
+    };
+    to_c(
+        luo()
+            .ok_or(ENODEV)
+            .and_then(|luo| luo.register_file_handler(handler)),
+    )
+}
+
+/// `liveupdate_unregister_file_handler()`.
+///
+/// # Safety
+///
+/// No requirements: `h` is only compared with registered handlers.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_unregister_file_handler(
+    h: *mut bindings::liveupdate_file_handler,
+) -> c_int {
+    to_c(
+        luo()
+            .ok_or(ENOENT)
+            .and_then(|luo| luo.unregister_file_handler(h)),
+    )
 }

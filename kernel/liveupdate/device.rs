@@ -18,7 +18,10 @@ use crate::{
 };
 use kernel::{
     capability::{capable, Capability},
-    fs::File,
+    fs::{
+        file::{flags::O_CLOEXEC, FileDescriptorReservation},
+        File, LocalFile,
+    },
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
 };
@@ -43,6 +46,7 @@ impl Drop for LiveUpdateDevice {
     fn drop(&mut self) {
         // Cancel before releasing, so that a new opener never sees our update.
         self.luo.cancel_pending();
+        self.luo.release_files();
         self.luo.release_device();
     }
 }
@@ -68,11 +72,11 @@ impl MiscDevice for LiveUpdateDevice {
         match cmd {
             c if c == uapi::GET_STATE.cmd => get_state(luo, arg),
             c if c == uapi::SET_EVENT.cmd => set_event(luo, arg),
-            c if c == uapi::FD_PRESERVE.cmd => fd_preserve(arg),
-            c if c == uapi::FD_UNPRESERVE.cmd => fd_unpreserve(arg),
-            c if c == uapi::FD_RESTORE.cmd => fd_restore(arg),
-            c if c == uapi::GET_FD_STATE.cmd => get_fd_state(arg),
-            c if c == uapi::SET_FD_EVENT.cmd => set_fd_event(arg),
+            c if c == uapi::FD_PRESERVE.cmd => fd_preserve(luo, arg),
+            c if c == uapi::FD_UNPRESERVE.cmd => fd_unpreserve(luo, arg),
+            c if c == uapi::FD_RESTORE.cmd => fd_restore(luo, arg),
+            c if c == uapi::GET_FD_STATE.cmd => get_fd_state(luo, arg),
+            c if c == uapi::SET_FD_EVENT.cmd => set_fd_event(luo, arg),
             _ => Err(ENOTTY),
         }?;
         Ok(0)
@@ -96,49 +100,60 @@ fn set_event(luo: &Orchestrator, arg: usize) -> Result {
     }
 }
 
-// The file-descriptor ioctls check their arguments fully; preserving files
-// arrives with the file handlers, until then they are not supported.
-
-/// `LIVEUPDATE_IOCTL_FD_PRESERVE`.
-fn fd_preserve(arg: usize) -> Result {
-    IoctlArg::read(&uapi::FD_PRESERVE, arg)?;
-    Err(EOPNOTSUPP)
+/// `LIVEUPDATE_IOCTL_FD_PRESERVE`: keeps the file `fd` under `token`.
+fn fd_preserve(luo: &Orchestrator, arg: usize) -> Result {
+    let preserve = IoctlArg::read(&uapi::FD_PRESERVE, arg)?;
+    let fd = u32::try_from(preserve.u32_at(off::FD) as i32).map_err(|_| EBADF)?;
+    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+    // SAFETY: This runs in an ioctl, where the current thread holds no `fdget_pos()`.
+    let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    luo.fd_preserve(preserve.u64_at(off::TOKEN), file)
 }
 
 /// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`.
-fn fd_unpreserve(arg: usize) -> Result {
+fn fd_unpreserve(luo: &Orchestrator, arg: usize) -> Result {
     let unpreserve = IoctlArg::read(&uapi::FD_UNPRESERVE, arg)?;
     if unpreserve.u32_at(off::RESERVED) != 0 {
         return Err(EOPNOTSUPP);
     }
-    Err(EOPNOTSUPP)
+    luo.fd_unpreserve(unpreserve.u64_at(off::TOKEN))
 }
 
-/// `LIVEUPDATE_IOCTL_FD_RESTORE`.
-fn fd_restore(arg: usize) -> Result {
-    IoctlArg::read(&uapi::FD_RESTORE, arg)?;
-    Err(EOPNOTSUPP)
+/// `LIVEUPDATE_IOCTL_FD_RESTORE`: a new fd for an incoming token. The fd
+/// number is written back first and `fd_install()` comes last, so a failing
+/// call leaves no fd.
+fn fd_restore(luo: &Orchestrator, arg: usize) -> Result {
+    let mut restore = IoctlArg::read(&uapi::FD_RESTORE, arg)?;
+    let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
+    restore.set_u32_at(off::FD, reservation.reserved_fd());
+    restore.write_back()?;
+    let file = luo.fd_restore(restore.u64_at(off::TOKEN))?;
+    reservation.fd_install(file);
+    Ok(())
 }
 
 /// `LIVEUPDATE_IOCTL_GET_FD_STATE`.
-fn get_fd_state(arg: usize) -> Result {
-    let get = IoctlArg::read(&uapi::GET_FD_STATE, arg)?;
+fn get_fd_state(luo: &Orchestrator, arg: usize) -> Result {
+    let mut get = IoctlArg::read(&uapi::GET_FD_STATE, arg)?;
     if !get.is_zero(off::FD_RESERVED..off::FD_TOKEN)
         || !get.is_zero(off::FD_RESERVED2..uapi::GET_FD_STATE.size)
     {
         return Err(EOPNOTSUPP);
     }
-    if get.u8_at(off::FD_INCOMING) > 1 {
-        return Err(EINVAL);
-    }
-    Err(EOPNOTSUPP)
+    let incoming = match get.u8_at(off::FD_INCOMING) {
+        0 => false,
+        1 => true,
+        _ => return Err(EINVAL),
+    };
+    let state = luo.fd_state(get.u64_at(off::FD_TOKEN), incoming)?;
+    get.set_u32_at(off::FD_STATE, state.to_uapi());
+    get.write_back()
 }
 
-/// `LIVEUPDATE_IOCTL_SET_FD_EVENT`.
-fn set_fd_event(arg: usize) -> Result {
+/// `LIVEUPDATE_IOCTL_SET_FD_EVENT`: one file ahead of, or back from, the
+/// global state.
+fn set_fd_event(luo: &Orchestrator, arg: usize) -> Result {
     let set = IoctlArg::read(&uapi::SET_FD_EVENT, arg)?;
-    if Event::from_uapi(set.u32_at(off::EVENT)).is_none() {
-        return Err(EOPNOTSUPP);
-    }
-    Err(EOPNOTSUPP)
+    let event = Event::from_uapi(set.u32_at(off::EVENT)).ok_or(EOPNOTSUPP)?;
+    luo.fd_event(set.u64_at(off::TOKEN), event)
 }

@@ -11,9 +11,13 @@
 //!     subsystems {
 //!         compatible = "subsystems-v1";
 //!         <subsystem name> = <u64 data>;      /* one property each */
+//!         file-descriptors = <u64 phys>;      /* if files are preserved */
 //!     };
 //! };
 //! ```
+//!
+//! `file-descriptors` is the physical address of the files' own tree
+//! (`file-descriptors-v1`, see [`crate::files`]), in KHO-preserved memory.
 //!
 //! Versions: `luo-v1` is this root layout; `subsystems-v1` is the layout of
 //! the `subsystems` node (one big-endian u64 property per subsystem, named
@@ -28,12 +32,15 @@
 //! `early_initcall`, checks everything, copies what it needs and frees it
 //! at once; anything malformed rejects the whole hand-over.
 
-use crate::orchestrator::Incoming;
+use crate::{
+    files::{self, IncomingFile, OutgoingFiles},
+    orchestrator::Incoming,
+};
 use kernel::{
     alloc::KVec,
     fdt::{Fdt, FdtWriter},
     kho::{IncomingSubtree, PreservedBuffer, Subtree},
-    liveupdate::SubsystemRef,
+    liveupdate::{FileHandlerRef, SubsystemRef},
     prelude::*,
     str::{CStr, CString},
 };
@@ -46,8 +53,10 @@ const COMPATIBLE: &[u8] = b"luo-v1";
 const SUBSYSTEMS: &[u8] = b"subsystems";
 /// Its compatible: this version of the subsystems' layout.
 const SUBSYSTEMS_COMPATIBLE: &[u8] = b"subsystems-v1";
+/// The property of `subsystems` that points to the files' tree.
+const FILE_DESCRIPTORS: &[u8] = b"file-descriptors";
 /// Property names in `subsystems` that are not subsystems.
-const RESERVED_NAMES: [&[u8]; 2] = [b"compatible", b"file-descriptors"];
+const RESERVED_NAMES: [&[u8]; 2] = [b"compatible", FILE_DESCRIPTORS];
 /// Longest subsystem name.
 pub(crate) const MAX_NAME_LEN: usize = 63;
 /// The most subsystems a hand-over may carry.
@@ -64,11 +73,13 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
         && !RESERVED_NAMES.contains(&name)
 }
 
-/// Writes a `luo-v1` tree of `count` subsystems (name, data); returns the
-/// finished writer and the offset of each subsystem's u64 in the blob.
+/// Writes a `luo-v1` tree of `count` subsystems (name, data) and the
+/// address of the files' tree, if any; returns the finished writer and the
+/// offset of each subsystem's u64 in the blob.
 fn write<'a>(
     entries: impl Iterator<Item = (&'a [u8], u64)>,
     count: usize,
+    files: Option<u64>,
 ) -> Result<(FdtWriter, KVec<usize>)> {
     let mut w = FdtWriter::new();
     let mut data_offsets = KVec::with_capacity(count, GFP_KERNEL)?;
@@ -78,6 +89,9 @@ fn write<'a>(
     w.property_string(b"compatible", SUBSYSTEMS_COMPATIBLE)?;
     for (name, data) in entries {
         data_offsets.push(w.property_u64(name, data)?, GFP_KERNEL)?;
+    }
+    if let Some(phys) = files {
+        w.property_u64(FILE_DESCRIPTORS, phys)?;
     }
     w.end_node()?;
     w.end_node()?;
@@ -90,22 +104,40 @@ pub(crate) struct Outgoing {
     subtree: Subtree,
     /// Offset in the blob of each subsystem's u64, in registration order.
     data_offsets: KVec<usize>,
+    /// The files' tree, when files are preserved.
+    files: Option<OutgoingFiles>,
 }
 
 impl Outgoing {
     /// Builds the hand-over of `subsystems` (with their prepared data) and
     /// publishes it.
-    pub(crate) fn publish(subsystems: &[(SubsystemRef, u64)]) -> Result<Self> {
+    pub(crate) fn publish(
+        subsystems: &[(SubsystemRef, u64)],
+        files: &[(u64, FileHandlerRef, u64)],
+    ) -> Result<Self> {
+        let files = match files.is_empty() {
+            true => None,
+            false => Some(OutgoingFiles::write(files)?),
+        };
         let entries = subsystems
             .iter()
             .map(|(h, data)| (h.name().to_bytes(), *data));
-        let (w, data_offsets) = write(entries, subsystems.len())?;
+        let files_at = files.as_ref().map(|f| f.phys());
+        let (w, data_offsets) = write(entries, subsystems.len(), files_at)?;
         let mut buffer = PreservedBuffer::new(w.total_size())?;
         w.write_to(buffer.as_mut_slice())?;
         Ok(Self {
             subtree: Subtree::publish(SUBTREE, buffer)?,
             data_offsets,
+            files,
         })
+    }
+
+    /// Updates the data of the file at `index` in place (at FREEZE).
+    pub(crate) fn update_file(&mut self, index: usize, data: u64) {
+        if let Some(files) = self.files.as_mut() {
+            files.update(index, data);
+        }
     }
 
     /// Updates the data of the subsystem at `index` in place (at FREEZE).
@@ -173,9 +205,12 @@ impl Received {
     }
 }
 
+/// What an accepted hand-over carries: the subsystems' and the files' data.
+pub(crate) type Handover = (KVec<Incoming>, KVec<IncomingFile>);
+
 /// Retrieves and checks the previous kernel's hand-over. Its memory is
 /// freed before this returns, whatever the outcome.
-pub(crate) fn receive() -> core::result::Result<Option<KVec<Incoming>>, &'static str> {
+pub(crate) fn receive() -> core::result::Result<Option<Handover>, &'static str> {
     let subtree = match IncomingSubtree::retrieve(SUBTREE) {
         Ok(subtree) => subtree,
         Err(e) if e == ENOENT => return Ok(None),
@@ -184,8 +219,8 @@ pub(crate) fn receive() -> core::result::Result<Option<KVec<Incoming>>, &'static
     parse(subtree.as_slice()).map(Some)
 }
 
-/// Parses a `luo-v1` blob into the subsystems' data.
-fn parse(blob: &[u8]) -> core::result::Result<KVec<Incoming>, &'static str> {
+/// Parses a `luo-v1` blob into the subsystems' and the files' data.
+fn parse(blob: &[u8]) -> core::result::Result<Handover, &'static str> {
     let fdt = Fdt::new(blob).map_err(|_| "malformed or truncated FDT")?;
     let root = fdt.root().map_err(|_| "malformed FDT")?;
     if root.property_string(b"compatible") != Ok(Some(COMPATIBLE)) {
@@ -199,9 +234,18 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<Incoming>, &'static str> {
         return Err("unknown subsystems version (compatible is not subsystems-v1)");
     }
     let mut incoming = KVec::new();
+    let mut files_at = None;
     let mut error = None;
     let walk = subsystems.for_each_property(|name, value| {
         if name == b"compatible" {
+            return Ok(());
+        }
+        if name == FILE_DESCRIPTORS && files_at.is_none() {
+            let phys: [u8; 8] = value.try_into().map_err(|_| {
+                error = Some("file-descriptors is not a u64");
+                EINVAL
+            })?;
+            files_at = Some(u64::from_be_bytes(phys));
             return Ok(());
         }
         let why = if !valid_name(name) {
@@ -252,7 +296,11 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<Incoming>, &'static str> {
     if nested {
         return Err("unexpected node in subsystems");
     }
-    Ok(incoming)
+    let files = match files_at {
+        Some(phys) => files::receive(phys)?,
+        None => KVec::new(),
+    };
+    Ok((incoming, files))
 }
 
 #[kunit_tests(liveupdate_handover)]
@@ -260,7 +308,7 @@ mod tests {
     use super::*;
 
     fn blob_of(entries: &[(&[u8], u64)]) -> Result<KVec<u8>> {
-        let (w, _) = write(entries.iter().copied(), entries.len())?;
+        let (w, _) = write(entries.iter().copied(), entries.len(), None)?;
         let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
         w.write_to(&mut blob)?;
         Ok(blob)
@@ -284,12 +332,12 @@ mod tests {
     #[test]
     fn round_trip() -> Result {
         let blob = blob_of(&[(b"alpha", 1), (b"beta_2", u64::MAX), (b"x.y,z+1", 0)])?;
-        let incoming = parse(&blob).map_err(|_| EINVAL)?;
+        let (incoming, _) = parse(&blob).map_err(|_| EINVAL)?;
         assert_eq!(incoming.len(), 3);
         assert_eq!(incoming[0].name.to_bytes(), b"alpha");
         assert_eq!(incoming[1].data, u64::MAX);
         assert_eq!(incoming[2].name.to_bytes(), b"x.y,z+1");
-        assert!(parse(&blob_of(&[])?).map_err(|_| EINVAL)?.is_empty());
+        assert!(parse(&blob_of(&[])?).map_err(|_| EINVAL)?.0.is_empty());
         Ok(())
     }
 
@@ -345,6 +393,11 @@ mod tests {
             })?,
             custom(COMPATIBLE, |w| {
                 ok(w)?;
+                w.property_u32(b"file-descriptors", 0x1000)?;
+                Ok(())
+            })?,
+            custom(COMPATIBLE, |w| {
+                ok(w)?;
                 w.begin_node(b"nested")?;
                 w.end_node()
             })?,
@@ -362,11 +415,11 @@ mod tests {
             names.push(CString::try_from_fmt(fmt!("s{i}"))?, GFP_KERNEL)?;
         }
         let entries = names.iter().map(|n| (n.to_bytes(), 0u64));
-        let (w, _) = write(entries.clone().take(MAX_SUBSYSTEMS), MAX_SUBSYSTEMS)?;
+        let (w, _) = write(entries.clone().take(MAX_SUBSYSTEMS), MAX_SUBSYSTEMS, None)?;
         let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
         w.write_to(&mut blob)?;
         assert!(parse(&blob).is_ok());
-        let (w, _) = write(entries, MAX_SUBSYSTEMS + 1)?;
+        let (w, _) = write(entries, MAX_SUBSYSTEMS + 1, None)?;
         let mut blob = KVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
         w.write_to(&mut blob)?;
         assert_eq!(parse(&blob).err(), Some("too many subsystems"));
@@ -403,7 +456,7 @@ mod tests {
                 buf.len()
             };
             match parse(&buf[..len]) {
-                Ok(incoming) => assert!(incoming.len() <= 3 && len == buf.len()),
+                Ok((incoming, _)) => assert!(incoming.len() <= 3 && len == buf.len()),
                 Err(_) => rejected += 1,
             }
         }

@@ -16,6 +16,8 @@
 //! - [`subsystems`]: the registry of subsystems, in registration order.
 //! - [`handover`]: the `luo-v1` hand-over in KHO, written at PREPARE and
 //!   read, never trusted, by the next kernel.
+//! - [`files`]: file handlers and preserved files, and their
+//!   `file-descriptors-v1` part of the hand-over.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
 //! - [`cmdline`]: `liveupdate=` and the `early_initcall` (from `luo_boot.c`).
 //! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
@@ -33,6 +35,7 @@ use kernel::prelude::*;
 mod api;
 mod cmdline;
 mod device;
+mod files;
 mod handover;
 mod orchestrator;
 mod state;

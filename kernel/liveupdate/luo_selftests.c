@@ -16,8 +16,10 @@
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/liveupdate.h>
+#include <linux/memfd.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -297,9 +299,134 @@ static int __init luo_selftest_early_init(void)
 }
 subsys_initcall(luo_selftest_early_init);
 
+/*
+ * A test file handler, LUO_SELFTEST_FILE_COMPATIBLE: preserves the first
+ * bytes of a memfd named "ksft_*" by copying them into a KHO-preserved page,
+ * and restores them into a new memfd. It exercises LUO's file machinery
+ * (tokens, per-file states, the file-descriptors hand-over, finish) with a
+ * handler that is a C user of the C API; the real memfd handler preserves
+ * the file's own folios instead.
+ */
+#define LUO_TEST_FILE_MAGIC	0x6b7366742d66696cULL	/* "ksft-fil" */
+
+struct luo_test_file_ser {
+	u64 magic;
+	u64 size;
+	u8 bytes[PAGE_SIZE - 16];
+};
+
+static bool luo_test_file_can_preserve(struct liveupdate_file_handler *h, struct file *file)
+{
+	return shmem_file(file) &&
+	       str_has_prefix(file->f_path.dentry->d_name.name, "memfd:ksft_");
+}
+
+static int luo_test_file_prepare(struct liveupdate_file_handler *h, struct file *file,
+				 u64 *data)
+{
+	struct luo_test_file_ser *ser = kho_alloc_preserve(sizeof(*ser));
+	loff_t pos = 0;
+	ssize_t n;
+
+	if (IS_ERR(ser))
+		return PTR_ERR(ser);
+	n = kernel_read(file, ser->bytes,
+			min_t(loff_t, i_size_read(file_inode(file)), sizeof(ser->bytes)), &pos);
+	if (n < 0) {
+		kho_unpreserve_free(ser);
+		return n;
+	}
+	ser->magic = LUO_TEST_FILE_MAGIC;
+	ser->size = n;
+	*data = virt_to_phys(ser);
+	return 0;
+}
+
+static void luo_test_file_cancel(struct liveupdate_file_handler *h, struct file *file, u64 data)
+{
+	kho_unpreserve_free(phys_to_virt(data));
+}
+
+/* The page the previous kernel handed over, checked; NULL if it is none. */
+static struct folio *luo_test_file_restore(u64 data)
+{
+	struct luo_test_file_ser *ser;
+	struct folio *folio;
+
+	if (!data || !PAGE_ALIGNED(data) || !pfn_valid(PHYS_PFN(data)))
+		return NULL;
+	folio = kho_restore_folio(data);
+	if (!folio)
+		return NULL;
+	ser = folio_address(folio);
+	if (ser->magic != LUO_TEST_FILE_MAGIC || ser->size > sizeof(ser->bytes)) {
+		folio_put(folio);
+		return NULL;
+	}
+	return folio;
+}
+
+static int luo_test_file_retrieve(struct liveupdate_file_handler *h, u64 data,
+				  struct file **file)
+{
+	struct folio *folio = luo_test_file_restore(data);
+	struct luo_test_file_ser *ser;
+	struct file *f;
+	loff_t pos = 0;
+	ssize_t n;
+
+	if (!folio)
+		return -EINVAL;
+	ser = folio_address(folio);
+	f = memfd_alloc_file("ksft_restored", 0);
+	if (IS_ERR(f)) {
+		folio_put(folio);
+		return PTR_ERR(f);
+	}
+	n = kernel_write(f, ser->bytes, ser->size, &pos);
+	folio_put(folio);
+	if (n != ser->size) {
+		fput(f);
+		return n < 0 ? n : -EIO;
+	}
+	*file = f;
+	return 0;
+}
+
+static void luo_test_file_finish(struct liveupdate_file_handler *h, struct file *file, u64 data,
+				 bool reclaimed)
+{
+	struct folio *folio;
+
+	pr_info("file %#llx finished, %s\n", data, reclaimed ? "restored" : "never restored");
+	if (reclaimed)
+		return;
+	folio = luo_test_file_restore(data);
+	if (folio)
+		folio_put(folio);
+}
+
+static const struct liveupdate_file_ops luo_test_file_ops = {
+	.prepare = luo_test_file_prepare,
+	.cancel = luo_test_file_cancel,
+	.finish = luo_test_file_finish,
+	.retrieve = luo_test_file_retrieve,
+	.can_preserve = luo_test_file_can_preserve,
+	.owner = THIS_MODULE,
+};
+
+static struct liveupdate_file_handler luo_test_file_handler = {
+	.ops = &luo_test_file_ops,
+	.compatible = LUO_SELFTEST_FILE_COMPATIBLE,
+};
+
 static int __init luo_selftest_init(void)
 {
 	struct dentry *dir = debugfs_create_dir(LUO_SELFTEST_DEBUGFS_DIR, NULL);
+	int err = liveupdate_register_file_handler(&luo_test_file_handler);
+
+	if (err)
+		pr_err("cannot register the test file handler: %d\n", err);
 
 	debugfs_create_file(LUO_SELFTEST_DEBUGFS_FILE, 0600, dir, NULL, &luo_selftest_fops);
 	return 0;

@@ -29,6 +29,12 @@
 #define LUO_SELFTEST_FREEZE_FAIL	"ksft_freeze_fail"
 #define LUO_SELFTEST_PREPARE_SLOW	"ksft_prepare_slow"
 
+/*
+ * The test file handler: preserves the first 4080 bytes of a memfd whose
+ * name starts with "ksft_" and restores them into a new memfd.
+ */
+#define LUO_SELFTEST_FILE_COMPATIBLE	"ksft-memfd-head-v1"
+
 /**
  * struct liveupdate_selftest - argument of LIVEUPDATE_IOCTL_SELFTESTS
  * @cmd: LUO_CMD_SUBSYSTEM_*.

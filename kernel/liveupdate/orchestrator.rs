@@ -14,6 +14,7 @@
 //! own paths (reboot, registration, close) wait uninterruptibly.
 
 use crate::{
+    files::{Files, IncomingFile, OutgoingFile},
     handover::{self, Outgoing, Received},
     state::{Event, State},
     subsystems::Subsystems,
@@ -21,11 +22,13 @@ use crate::{
 use kernel::{
     alloc::KVec,
     bindings,
-    liveupdate::SubsystemRef,
+    fs::File,
+    liveupdate::{FileHandlerRef, SubsystemRef},
     new_condvar, new_mutex,
     prelude::*,
     str::CString,
     sync::{
+        aref::ARef,
         atomic::{Acquire, Atomic, AtomicFlag, Release},
         CondVar, Mutex, SetOnce,
     },
@@ -77,6 +80,8 @@ struct Inner {
     incoming: KVec<Incoming>,
     /// This kernel's published hand-over, from PREPARE to CANCEL.
     outgoing: Option<Outgoing>,
+    /// File handlers, and the files preserved or handed over.
+    files: Files,
 }
 
 /// The state of the Live Update Orchestrator.
@@ -125,6 +130,7 @@ impl Orchestrator {
                 subsystems: Subsystems::new(),
                 incoming: KVec::new(),
                 outgoing: None,
+                files: Files::new(),
             }, "luo_inner"),
             idle <- new_condvar!("luo_idle"),
             state: Atomic::new(State::Normal.to_uapi()),
@@ -205,7 +211,7 @@ impl Orchestrator {
             Ok(Some(_)) if !enabled => {
                 Received::Rejected("live update is disabled (liveupdate=off)")
             }
-            Ok(Some(incoming)) => match self.enter_updated(incoming) {
+            Ok(Some((incoming, files))) => match self.enter_updated(incoming, files) {
                 Ok(()) => Received::Accepted,
                 Err(_) => Received::Rejected("cannot enter the UPDATED state"),
             },
@@ -218,15 +224,23 @@ impl Orchestrator {
     }
 
     /// NORMAL -> UPDATED with the data of an accepted hand-over.
-    fn enter_updated(&self, incoming: KVec<Incoming>) -> Result {
+    fn enter_updated(&self, incoming: KVec<Incoming>, files: KVec<IncomingFile>) -> Result {
         let ticket = self.ticket(Wait::Uninterruptible)?;
         if self.state() != State::Normal {
             return Err(EBUSY);
         }
-        let count = incoming.len();
-        self.inner.lock().incoming = incoming;
+        let (count, file_count) = (incoming.len(), files.len());
+        {
+            let mut inner = self.inner.lock();
+            inner.incoming = incoming;
+            inner.files.incoming = files;
+        }
         self.set_state(&ticket, State::Updated);
-        pr_info!("live update: {} subsystem(s) handed over\n", count);
+        pr_info!(
+            "live update: {} subsystem(s) and {} file(s) handed over\n",
+            count,
+            file_count
+        );
         Ok(())
     }
 
@@ -404,7 +418,13 @@ impl Orchestrator {
                 }
             }
         }
-        let published = self.snapshot().and_then(|list| Outgoing::publish(&list));
+        if let Err(e) = self.prepare_files() {
+            self.cancel_all(ticket, self.subsystem_count());
+            return Err(e);
+        }
+        let published = self
+            .snapshot()
+            .and_then(|(list, files)| Outgoing::publish(&list, &files));
         match published {
             Ok(outgoing) => {
                 self.inner.lock().outgoing = Some(outgoing);
@@ -418,8 +438,10 @@ impl Orchestrator {
         }
     }
 
-    /// The subsystems and their data, in registration order.
-    fn snapshot(&self) -> Result<KVec<(SubsystemRef, u64)>> {
+    /// The subsystems and their data, in registration order, and the
+    /// outgoing files (token, handler, data).
+    #[expect(clippy::type_complexity)]
+    fn snapshot(&self) -> Result<(KVec<(SubsystemRef, u64)>, KVec<(u64, FileHandlerRef, u64)>)> {
         let inner = self.inner.lock();
         let mut list = KVec::with_capacity(inner.subsystems.len(), GFP_KERNEL)?;
         for index in 0..inner.subsystems.len() {
@@ -427,7 +449,57 @@ impl Orchestrator {
                 list.push((s.handle, s.outgoing), GFP_KERNEL)?;
             }
         }
-        Ok(list)
+        let mut files = KVec::with_capacity(inner.files.outgoing.len(), GFP_KERNEL)?;
+        for f in inner.files.outgoing.iter() {
+            files.push((f.token, f.handler, f.data), GFP_KERNEL)?;
+        }
+        Ok((list, files))
+    }
+
+    /// The outgoing file at `index`: a reference to it, its handler, state
+    /// and data.
+    fn outgoing_file(&self, index: usize) -> Option<(ARef<File>, FileHandlerRef, State, u64)> {
+        let inner = self.inner.lock();
+        let f = inner.files.outgoing.get(index)?;
+        Some((f.file.clone(), f.handler, f.state, f.data))
+    }
+
+    fn set_outgoing_file(&self, index: usize, state: State, data: u64) {
+        if let Some(f) = self.inner.lock().files.outgoing.get_mut(index) {
+            f.state = state;
+            f.data = data;
+        }
+    }
+
+    fn outgoing_file_count(&self) -> usize {
+        self.inner.lock().files.outgoing.len()
+    }
+
+    /// Prepares every outgoing file not prepared yet (per-file PREPARE may
+    /// have run ahead). On failure the caller cancels everything.
+    fn prepare_files(&self) -> Result {
+        for index in 0..self.outgoing_file_count() {
+            let Some((file, handler, state, _)) = self.outgoing_file(index) else {
+                break;
+            };
+            if state == State::Normal {
+                let data = handler.prepare(&file)?;
+                self.set_outgoing_file(index, State::Prepared, data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels every prepared or frozen outgoing file.
+    fn cancel_files(&self) {
+        for index in (0..self.outgoing_file_count()).rev() {
+            if let Some((file, handler, state, data)) = self.outgoing_file(index) {
+                if matches!(state, State::Prepared | State::Frozen) {
+                    handler.cancel(&file, data);
+                    self.set_outgoing_file(index, State::Normal, 0);
+                }
+            }
+        }
     }
 
     /// FREEZE: every subsystem in registration order; a failure cancels
@@ -456,6 +528,29 @@ impl Orchestrator {
                 }
             }
         }
+        for index in 0..self.outgoing_file_count() {
+            let Some((file, handler, state, data)) = self.outgoing_file(index) else {
+                break;
+            };
+            let frozen = match state {
+                State::Prepared => handler.freeze(&file, data),
+                _ => Ok(data),
+            };
+            match frozen {
+                Ok(data) => {
+                    self.set_outgoing_file(index, State::Frozen, data);
+                    if let Some(outgoing) = self.inner.lock().outgoing.as_mut() {
+                        outgoing.update_file(index, data);
+                    }
+                }
+                Err(e) => {
+                    pr_warn!("a file failed to freeze: {}\n", e.to_errno());
+                    self.cancel_all(ticket, self.subsystem_count());
+                    self.set_state(ticket, State::Normal);
+                    return Err(e);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -464,6 +559,7 @@ impl Orchestrator {
     fn cancel_all(&self, _ticket: &Ticket<'_>, count: usize) {
         let outgoing = self.inner.lock().outgoing.take();
         drop(outgoing);
+        self.cancel_files();
         for index in (0..count).rev() {
             if let Some((handle, data)) = self.subsystem(index) {
                 handle.cancel(data);
@@ -481,5 +577,199 @@ impl Orchestrator {
             }
         }
         self.inner.lock().incoming.clear();
+        let files = core::mem::take(&mut self.inner.lock().files.incoming);
+        for file in files.iter() {
+            self.finish_file(file);
+        }
+    }
+
+    /// Calls the handler's finish() for an incoming file.
+    fn finish_file(&self, file: &IncomingFile) {
+        let handler = self
+            .inner
+            .lock()
+            .files
+            .handler_for(file.compatible.to_bytes());
+        match handler {
+            Some(handler) => handler.finish(file.restored.as_deref(), file.data),
+            None => pr_warn!(
+                "no handler for incoming file {:#x} ({:?}): its memory stays reserved\n",
+                file.token,
+                &*file.compatible
+            ),
+        }
+    }
+
+    /// `liveupdate_register_file_handler()`.
+    pub(crate) fn register_file_handler(&self, handler: FileHandlerRef) -> Result {
+        let _ticket = self.ticket(Wait::Uninterruptible)?;
+        if !self.state().allows_registration() {
+            return Err(EBUSY);
+        }
+        if !handler.get_owner() {
+            return Err(EAGAIN);
+        }
+        if let Err(e) = self.inner.lock().files.add_handler(handler) {
+            handler.put_owner();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `liveupdate_unregister_file_handler()`.
+    pub(crate) fn unregister_file_handler(
+        &self,
+        ptr: *const bindings::liveupdate_file_handler,
+    ) -> Result {
+        let _ticket = self.ticket(Wait::Uninterruptible)?;
+        if !self.state().allows_registration() {
+            return Err(EBUSY);
+        }
+        let handler = self.inner.lock().files.remove_handler(ptr)?;
+        handler.put_owner();
+        Ok(())
+    }
+
+    /// FD_PRESERVE: records `file` under `token`, with the first handler
+    /// that accepts it. Serialization happens at PREPARE.
+    pub(crate) fn fd_preserve(&self, token: u64, file: ARef<File>) -> Result {
+        let _ticket = self.ticket(Wait::Interruptible)?;
+        if !matches!(self.state(), State::Normal | State::Updated) {
+            return Err(EBUSY);
+        }
+        let mut inner = self.inner.lock();
+        let files = &mut inner.files;
+        if files.outgoing_index(token).is_some()
+            || files
+                .outgoing
+                .iter()
+                .any(|f| f.file.as_ptr() == file.as_ptr())
+        {
+            return Err(EEXIST);
+        }
+        let handler = files
+            .handlers
+            .iter()
+            .find(|h| h.can_preserve(&file))
+            .copied();
+        let handler = handler.ok_or(EOPNOTSUPP)?;
+        files.outgoing.push(
+            OutgoingFile {
+                token,
+                file,
+                handler,
+                state: State::Normal,
+                data: 0,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    }
+
+    /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
+    pub(crate) fn fd_unpreserve(&self, token: u64) -> Result {
+        let _ticket = self.ticket(Wait::Interruptible)?;
+        if !matches!(self.state(), State::Normal | State::Updated) {
+            return Err(EBUSY);
+        }
+        let f = {
+            let mut inner = self.inner.lock();
+            let index = inner.files.outgoing_index(token).ok_or(ENOENT)?;
+            inner.files.outgoing.remove(index)?
+        };
+        if matches!(f.state, State::Prepared | State::Frozen) {
+            f.handler.cancel(&f.file, f.data);
+        }
+        Ok(())
+    }
+
+    /// FD_RESTORE: rebuilds the incoming file `token` (once).
+    pub(crate) fn fd_restore(&self, token: u64) -> Result<ARef<File>> {
+        let _ticket = self.ticket(Wait::Interruptible)?;
+        if self.state() != State::Updated {
+            return Err(EBUSY);
+        }
+        let (handler, data) = {
+            let inner = self.inner.lock();
+            let index = inner.files.incoming_index(token).ok_or(ENOENT)?;
+            let f = &inner.files.incoming[index];
+            if f.restored.is_some() {
+                return Err(EBUSY);
+            }
+            let handler = inner.files.handler_for(f.compatible.to_bytes());
+            (handler.ok_or(EOPNOTSUPP)?, f.data)
+        };
+        let file = handler.retrieve(data)?;
+        let mut inner = self.inner.lock();
+        if let Some(index) = inner.files.incoming_index(token) {
+            inner.files.incoming[index].restored = Some(file.clone());
+        }
+        Ok(file)
+    }
+
+    /// GET_FD_STATE: the state of an outgoing or (`incoming`) incoming file.
+    pub(crate) fn fd_state(&self, token: u64, incoming: bool) -> Result<State> {
+        let inner = self.inner.lock();
+        if incoming {
+            inner.files.incoming_index(token).ok_or(ENOENT)?;
+            Ok(State::Updated)
+        } else {
+            let index = inner.files.outgoing_index(token).ok_or(ENOENT)?;
+            Ok(inner.files.outgoing[index].state)
+        }
+    }
+
+    /// SET_FD_EVENT: moves one file ahead of, or back from, the global
+    /// state. PREPARE, FREEZE and CANCEL act on an outgoing file while the
+    /// global state is NORMAL or UPDATED; FINISH on an incoming file.
+    pub(crate) fn fd_event(&self, token: u64, event: Event) -> Result {
+        let _ticket = self.ticket(Wait::Interruptible)?;
+        let global = self.state();
+        if event == Event::Finish {
+            if global != State::Updated {
+                return Err(EBUSY);
+            }
+            let file = {
+                let mut inner = self.inner.lock();
+                let index = inner.files.incoming_index(token).ok_or(ENOENT)?;
+                inner.files.incoming.remove(index)?
+            };
+            self.finish_file(&file);
+            return Ok(());
+        }
+        if !matches!(global, State::Normal | State::Updated) {
+            return Err(EBUSY);
+        }
+        let index = self
+            .inner
+            .lock()
+            .files
+            .outgoing_index(token)
+            .ok_or(ENOENT)?;
+        let (file, handler, state, data) = self.outgoing_file(index).ok_or(ENOENT)?;
+        let (next, data) = match (event, state) {
+            (Event::Prepare, State::Normal) => (State::Prepared, handler.prepare(&file)?),
+            (Event::Freeze, State::Prepared) => (State::Frozen, handler.freeze(&file, data)?),
+            (Event::Cancel, State::Prepared | State::Frozen) => {
+                handler.cancel(&file, data);
+                (State::Normal, 0)
+            }
+            _ => return Err(EBUSY),
+        };
+        self.set_outgoing_file(index, next, data);
+        Ok(())
+    }
+
+    /// Closing the device releases every preserved file.
+    pub(crate) fn release_files(&self) {
+        let Ok(_ticket) = self.ticket(Wait::Uninterruptible) else {
+            return;
+        };
+        let files = core::mem::take(&mut self.inner.lock().files.outgoing);
+        for f in files.iter() {
+            if matches!(f.state, State::Prepared | State::Frozen) {
+                f.handler.cancel(&f.file, f.data);
+            }
+        }
     }
 }

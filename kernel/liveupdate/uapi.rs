@@ -144,6 +144,13 @@ impl IoctlArg {
         u32::from_ne_bytes(v)
     }
 
+    /// The `__u64` at `offset`.
+    pub(crate) fn u64_at(&self, offset: usize) -> u64 {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&self.bytes[offset..offset + 8]);
+        u64::from_ne_bytes(v)
+    }
+
     /// Whether the bytes in `range` are all zero (reserved fields).
     pub(crate) fn is_zero(&self, range: core::ops::Range<usize>) -> bool {
         self.bytes[range].iter().all(|&b| b == 0)

@@ -16,3 +16,13 @@ __rust_helper void rust_helper_folio_put(struct folio *folio)
 {
 	folio_put(folio);
 }
+
+__rust_helper phys_addr_t rust_helper_virt_to_phys(volatile void *address)
+{
+	return virt_to_phys(address);
+}
+
+__rust_helper int rust_helper_pfn_valid(unsigned long pfn)
+{
+	return pfn_valid(pfn);
+}

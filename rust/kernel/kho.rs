@@ -12,8 +12,8 @@
 //!   for the next kernel, freed and unpreserved on drop.
 //! - [`Subtree`]: a preserved buffer published under a name, removed from
 //!   the hand-over on drop.
-//! - [`IncomingSubtree`]: in the next kernel, a subtree the previous kernel
-//!   published, returned to the page allocator on drop.
+//! - [`IncomingBuffer`]: in the next kernel, a subtree or other memory the
+//!   previous kernel handed over, returned to the page allocator on drop.
 //!
 //! C header: [`include/linux/kexec_handover.h`](srctree/include/linux/kexec_handover.h).
 
@@ -72,6 +72,12 @@ impl PreservedBuffer {
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
+    /// The buffer's physical address, to hand it over.
+    pub fn phys(&self) -> u64 {
+        // SAFETY: `ptr` is a valid direct-map address (folio memory) by the type invariants.
+        unsafe { bindings::virt_to_phys(self.ptr.as_ptr().cast()) }
+    }
+
     /// The buffer, to write it.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: As above, and `&mut self` gives exclusive access.
@@ -121,7 +127,7 @@ impl Drop for Subtree {
     }
 }
 
-/// A subtree handed over by the previous kernel, restored from KHO.
+/// Memory handed over by the previous kernel, restored from KHO.
 ///
 /// Its content comes from another kernel and must be validated before use.
 ///
@@ -129,18 +135,21 @@ impl Drop for Subtree {
 ///
 /// `folio` was restored with `kho_restore_folio()` and is owned by this
 /// value; its memory starts at `ptr` and holds at least `len` bytes.
-pub struct IncomingSubtree {
+pub struct IncomingBuffer {
     folio: NonNull<bindings::folio>,
     ptr: NonNull<u8>,
     len: usize,
 }
 
-// SAFETY: The memory is a folio owned by this value.
-unsafe impl Send for IncomingSubtree {}
-// SAFETY: Shared references only give `&[u8]`.
-unsafe impl Sync for IncomingSubtree {}
+/// A subtree handed over by the previous kernel.
+pub type IncomingSubtree = IncomingBuffer;
 
-impl IncomingSubtree {
+// SAFETY: The memory is a folio owned by this value.
+unsafe impl Send for IncomingBuffer {}
+// SAFETY: Shared references only give `&[u8]`.
+unsafe impl Sync for IncomingBuffer {}
+
+impl IncomingBuffer {
     /// Restores the subtree `name` from the previous kernel. `ENOENT` when
     /// there is none (or this is no KHO boot); `EINVAL` when KHO's record of
     /// it does not match preserved memory of its size.
@@ -151,11 +160,38 @@ impl IncomingSubtree {
         to_result(unsafe {
             bindings::kho_retrieve_subtree(name.as_char_ptr(), &mut phys, &mut len)
         })?;
-        if len == 0 || phys % bindings::PAGE_SIZE as bindings::phys_addr_t != 0 {
+        Self::restore(phys, len)
+    }
+
+    /// Restores `len` bytes at `phys`, an address the previous kernel
+    /// handed over, which must be the start of a preserved folio of at
+    /// least `len` bytes; `EINVAL` otherwise (including addresses outside
+    /// memory). A folio can be restored once.
+    pub fn restore(phys: u64, len: usize) -> Result<Self> {
+        if len == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `phys` is the address KHO recorded for a preserved blob; `kho_restore_folio`
-        // checks that a preserved folio starts there and returns NULL otherwise.
+        Self::restore_up_to(phys, Some(len))
+    }
+
+    /// Restores the whole preserved folio at `phys`, an address the
+    /// previous kernel handed over; `EINVAL` if none starts there.
+    pub fn restore_folio(phys: u64) -> Result<Self> {
+        Self::restore_up_to(phys, None)
+    }
+
+    fn restore_up_to(phys: u64, len: Option<usize>) -> Result<Self> {
+        let page = bindings::PAGE_SIZE as u64;
+        if phys % page != 0 {
+            return Err(EINVAL);
+        }
+        let pfn = usize::try_from(phys / page).map_err(|_| EINVAL)?;
+        // SAFETY: `pfn_valid` accepts any number.
+        if unsafe { bindings::pfn_valid(pfn) } == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `phys` is in memory with a struct page; `kho_restore_folio` checks that a
+        // preserved folio starts there and returns NULL otherwise.
         let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
         // SAFETY: `folio` is a valid folio that we now own.
         let (addr, size) = unsafe {
@@ -165,6 +201,7 @@ impl IncomingSubtree {
             )
         };
         let ptr = NonNull::new(addr.cast::<u8>());
+        let len = len.unwrap_or(size);
         match ptr {
             Some(ptr) if len <= size => {
                 // INVARIANT: Restored above; the folio holds `size >= len` bytes at `ptr`.
@@ -186,7 +223,7 @@ impl IncomingSubtree {
     }
 }
 
-impl Drop for IncomingSubtree {
+impl Drop for IncomingBuffer {
     fn drop(&mut self) {
         // SAFETY: We own the folio by the type invariants.
         unsafe { bindings::folio_put(self.folio.as_ptr()) };

@@ -11,8 +11,9 @@
 //!
 //! - For drivers: the [`Subsystem`] trait and its [`Registration`], which
 //!   unregisters on drop. No `unsafe` is needed to use them.
-//! - For the orchestrator itself: [`SubsystemRef`], a subsystem registered
-//!   through the C API, with safe methods to call its callbacks.
+//! - For the orchestrator itself: [`SubsystemRef`] and [`FileHandlerRef`],
+//!   a subsystem or a file handler registered through the C API, with safe
+//!   methods to call their callbacks.
 //!
 //! C header: [`include/linux/liveupdate.h`](srctree/include/linux/liveupdate.h).
 
@@ -20,7 +21,9 @@ use crate::{
     bindings,
     error::{to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     ffi::{c_int, CStr},
+    fs::File,
     prelude::*,
+    sync::aref::ARef,
     time::{delay::fsleep, Delta},
     types::Opaque,
 };
@@ -381,5 +384,149 @@ impl SubsystemRef {
             // SAFETY: The callback belongs to this valid subsystem.
             unsafe { finish(self.as_ptr(), data) }
         }
+    }
+}
+
+/// A file handler registered through the C API, as the orchestrator sees it.
+///
+/// # Invariants
+///
+/// `ptr` points to a `struct liveupdate_file_handler` whose `ops` table,
+/// with its required callbacks (`prepare`, `cancel`, `finish`, `retrieve`,
+/// `can_preserve`), and `compatible` string are non-null, and which, with
+/// them, stays valid and unchanged for as long as this value or a copy of it
+/// is used.
+#[derive(Clone, Copy)]
+pub struct FileHandlerRef(NonNull<bindings::liveupdate_file_handler>);
+
+// SAFETY: The C API lets LUO call a handler's callbacks from any task.
+unsafe impl Send for FileHandlerRef {}
+// SAFETY: As above; all methods take `&self` and only read the handler.
+unsafe impl Sync for FileHandlerRef {}
+
+impl FileHandlerRef {
+    /// Checks a handler handed to `liveupdate_register_file_handler()`.
+    ///
+    /// Returns `EINVAL` for a null pointer, null `ops`, a missing required
+    /// callback or a null `compatible`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is null or points to a `struct liveupdate_file_handler` whose
+    /// `ops` and `compatible`, when non-null, stay valid and unchanged for as
+    /// long as the returned value or a copy of it is used (the C API: until
+    /// the handler is unregistered).
+    pub unsafe fn from_raw(ptr: *mut bindings::liveupdate_file_handler) -> Result<Self> {
+        let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
+        // SAFETY: `ptr` is valid for reads per the function's requirements.
+        let raw = unsafe { ptr.as_ref() };
+        if raw.ops.is_null() || raw.compatible.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `ops` is non-null and valid per the function's requirements.
+        let ops = unsafe { &*raw.ops };
+        if ops.prepare.is_none()
+            || ops.cancel.is_none()
+            || ops.finish.is_none()
+            || ops.retrieve.is_none()
+            || ops.can_preserve.is_none()
+        {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above, and guaranteed by the function's requirements.
+        Ok(Self(ptr))
+    }
+
+    /// The raw pointer, which identifies the handler.
+    pub fn as_ptr(&self) -> *mut bindings::liveupdate_file_handler {
+        self.0.as_ptr()
+    }
+
+    /// Whether `ptr` is this handler.
+    pub fn is(&self, ptr: *const bindings::liveupdate_file_handler) -> bool {
+        core::ptr::eq(self.0.as_ptr(), ptr)
+    }
+
+    fn ops(&self) -> &bindings::liveupdate_file_ops {
+        // SAFETY: `ptr` and its `ops` are valid by the type invariants.
+        unsafe { &*self.0.as_ref().ops }
+    }
+
+    /// The handler's compatible string.
+    pub fn compatible(&self) -> &CStr {
+        // SAFETY: `compatible` is a non-null, valid C string by the type invariants.
+        unsafe { CStr::from_char_ptr(self.0.as_ref().compatible) }
+    }
+
+    /// Takes a reference on the owner module; `false` if it is going away.
+    pub fn get_owner(&self) -> bool {
+        // SAFETY: `owner` is null (built in) or a module, valid by the type invariants.
+        unsafe { bindings::try_module_get(self.ops().owner) }
+    }
+
+    /// Drops the reference taken by [`Self::get_owner`].
+    pub fn put_owner(&self) {
+        // SAFETY: `owner` is valid by the type invariants; the caller holds a reference.
+        unsafe { bindings::module_put(self.ops().owner) }
+    }
+
+    /// Calls `can_preserve()`.
+    pub fn can_preserve(&self, file: &File) -> bool {
+        match self.ops().can_preserve {
+            // SAFETY: The callback belongs to this valid handler; `file` is a valid file.
+            Some(f) => unsafe { f(self.as_ptr(), file.as_ptr()) },
+            None => false,
+        }
+    }
+
+    /// Calls `prepare()`: the data to hand over.
+    pub fn prepare(&self, file: &File) -> Result<u64> {
+        let mut data = 0;
+        if let Some(f) = self.ops().prepare {
+            // SAFETY: The callback belongs to this valid handler; the pointers are valid.
+            to_result(unsafe { f(self.as_ptr(), file.as_ptr(), &mut data) })?;
+        }
+        Ok(data)
+    }
+
+    /// Calls `freeze()` with the prepared `data`; returns the new data.
+    pub fn freeze(&self, file: &File, mut data: u64) -> Result<u64> {
+        if let Some(f) = self.ops().freeze {
+            // SAFETY: The callback belongs to this valid handler; the pointers are valid.
+            to_result(unsafe { f(self.as_ptr(), file.as_ptr(), &mut data) })?;
+        }
+        Ok(data)
+    }
+
+    /// Calls `cancel()`.
+    pub fn cancel(&self, file: &File, data: u64) {
+        if let Some(f) = self.ops().cancel {
+            // SAFETY: The callback belongs to this valid handler; `file` is valid.
+            unsafe { f(self.as_ptr(), file.as_ptr(), data) }
+        }
+    }
+
+    /// Calls `finish()` for an incoming file, restored (`file`) or not.
+    pub fn finish(&self, file: Option<&File>, data: u64) {
+        let (ptr, reclaimed) = match file {
+            Some(file) => (file.as_ptr(), true),
+            None => (core::ptr::null_mut(), false),
+        };
+        if let Some(f) = self.ops().finish {
+            // SAFETY: The callback belongs to this valid handler; `ptr` is null or valid.
+            unsafe { f(self.as_ptr(), ptr, data, reclaimed) }
+        }
+    }
+
+    /// Calls `retrieve()`: the file rebuilt from `data`.
+    pub fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+        let f = self.ops().retrieve.ok_or(EINVAL)?;
+        let mut file: *mut bindings::file = core::ptr::null_mut();
+        // SAFETY: The callback belongs to this valid handler; `file` is valid for writes.
+        to_result(unsafe { f(self.as_ptr(), data, &mut file) })?;
+        let file = NonNull::new(file.cast::<File>()).ok_or(EINVAL)?;
+        // SAFETY: On success `retrieve()` hands over one reference to a valid file, which
+        // `File` wraps transparently.
+        Ok(unsafe { ARef::from_raw(file) })
     }
 }

@@ -266,12 +266,18 @@ TEST_F(luo, fd_ioctls_check_size)
 	static const struct {
 		unsigned long cmd;
 		__u32 size;
+		int zeroed;	/* the error for an all-zero, well-formed request */
 	} ioctls[] = {
-		{ LIVEUPDATE_IOCTL_FD_PRESERVE, sizeof(struct liveupdate_ioctl_fd_preserve) },
-		{ LIVEUPDATE_IOCTL_FD_UNPRESERVE, sizeof(struct liveupdate_ioctl_fd_unpreserve) },
-		{ LIVEUPDATE_IOCTL_FD_RESTORE, sizeof(struct liveupdate_ioctl_fd_restore) },
-		{ LIVEUPDATE_IOCTL_GET_FD_STATE, sizeof(struct liveupdate_ioctl_get_fd_state) },
-		{ LIVEUPDATE_IOCTL_SET_FD_EVENT, sizeof(struct liveupdate_ioctl_set_fd_event) },
+		/* fd 0 is the console, which no handler preserves */
+		{ LIVEUPDATE_IOCTL_FD_PRESERVE, sizeof(struct liveupdate_ioctl_fd_preserve),
+		  -EOPNOTSUPP },
+		{ LIVEUPDATE_IOCTL_FD_UNPRESERVE, sizeof(struct liveupdate_ioctl_fd_unpreserve),
+		  -ENOENT },
+		{ LIVEUPDATE_IOCTL_FD_RESTORE, sizeof(struct liveupdate_ioctl_fd_restore), -EBUSY },
+		{ LIVEUPDATE_IOCTL_GET_FD_STATE, sizeof(struct liveupdate_ioctl_get_fd_state),
+		  -ENOENT },
+		{ LIVEUPDATE_IOCTL_SET_FD_EVENT, sizeof(struct liveupdate_ioctl_set_fd_event),
+		  -ENOENT },
 	};
 
 	for (unsigned int i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
@@ -280,9 +286,9 @@ TEST_F(luo, fd_ioctls_check_size)
 		memset(buf, 0, sizeof(buf));
 		buf[ioctls[i].size] = 1;
 		EXPECT_EQ(-E2BIG, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
-		/* Until file handlers exist, well-formed requests are unsupported. */
+		/* A longer struct with a zero tail is a normal request. */
 		memset(buf, 0, sizeof(buf));
-		EXPECT_EQ(-EOPNOTSUPP, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
+		EXPECT_EQ(ioctls[i].zeroed, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
 	}
 }
 

@@ -51,6 +51,49 @@ static inline int luo_set_event(int fd, __u32 event)
 	return ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &arg) ? -errno : 0;
 }
 
+/* LIVEUPDATE_IOCTL_FD_PRESERVE: 0 or -errno. */
+static inline int luo_fd_preserve(int fd, int file, __u64 token)
+{
+	struct liveupdate_ioctl_fd_preserve arg = { .size = sizeof(arg), .fd = file,
+						    .token = token };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_FD_PRESERVE, &arg) ? -errno : 0;
+}
+
+/* LIVEUPDATE_IOCTL_FD_UNPRESERVE: 0 or -errno. */
+static inline int luo_fd_unpreserve(int fd, __u64 token)
+{
+	struct liveupdate_ioctl_fd_unpreserve arg = { .size = sizeof(arg), .token = token };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_FD_UNPRESERVE, &arg) ? -errno : 0;
+}
+
+/* LIVEUPDATE_IOCTL_FD_RESTORE: the new fd or -errno. */
+static inline int luo_fd_restore(int fd, __u64 token)
+{
+	struct liveupdate_ioctl_fd_restore arg = { .size = sizeof(arg), .token = token };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_FD_RESTORE, &arg) ? -errno : arg.fd;
+}
+
+/* LIVEUPDATE_IOCTL_GET_FD_STATE: the state or -errno. */
+static inline int luo_fd_state(int fd, __u64 token, int incoming)
+{
+	struct liveupdate_ioctl_get_fd_state arg = { .size = sizeof(arg), .token = token,
+						     .incoming = incoming };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &arg) ? -errno : (int)arg.state;
+}
+
+/* LIVEUPDATE_IOCTL_SET_FD_EVENT: 0 or -errno. */
+static inline int luo_fd_event(int fd, __u64 token, __u32 event)
+{
+	struct liveupdate_ioctl_set_fd_event arg = { .size = sizeof(arg), .event = event,
+						     .token = token };
+
+	return ioctl(fd, LIVEUPDATE_IOCTL_SET_FD_EVENT, &arg) ? -errno : 0;
+}
+
 static inline int luo_selftest_open(void)
 {
 	return open(LUO_SELFTEST, O_RDWR | O_CLOEXEC);

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Preserved files: the registry of file handlers, the files preserved in
+//! this kernel (outgoing) and the files handed over by the previous one
+//! (incoming), and their part of the hand-over.
+//!
+//! Each file has its own state, which can run ahead of the global one (a
+//! per-file PREPARE in NORMAL) or behind it (a per-file FINISH in UPDATED).
+//!
+//! The files travel in their own flattened device tree, `file-descriptors-v1`,
+//! whose physical address is the `file-descriptors` property of the LUO
+//! tree's `subsystems` node:
+//!
+//! ```text
+//! / {
+//!     compatible = "file-descriptors-v1";
+//!     0x<token> { compatible = "<handler compatible>"; data = <u64>; };
+//! };
+//! ```
+//!
+//! A later kernel that changes this layout names it `file-descriptors-v2`;
+//! a kernel refuses every version it does not know. Node names are the
+//! token in lower-case hexadecimal with a `0x` prefix and no leading zeros.
+
+use crate::{handover::valid_name, state::State};
+use kernel::{
+    alloc::KVec,
+    fdt::{Fdt, FdtWriter},
+    fs::File,
+    kho::{IncomingBuffer, PreservedBuffer},
+    liveupdate::FileHandlerRef,
+    prelude::*,
+    str::{CStr, CString},
+    sync::aref::ARef,
+};
+
+/// The files tree's compatible.
+const COMPATIBLE: &[u8] = b"file-descriptors-v1";
+/// The most files one hand-over may carry.
+pub(crate) const MAX_FILES: usize = 65536;
+
+/// A file preserved in this kernel, by token.
+pub(crate) struct OutgoingFile {
+    pub(crate) token: u64,
+    pub(crate) file: ARef<File>,
+    pub(crate) handler: FileHandlerRef,
+    /// NORMAL (recorded only), PREPARED or FROZEN.
+    pub(crate) state: State,
+    pub(crate) data: u64,
+}
+
+/// A file handed over by the previous kernel, by token.
+pub(crate) struct IncomingFile {
+    pub(crate) token: u64,
+    pub(crate) compatible: CString,
+    pub(crate) data: u64,
+    /// The restored file, once FD_RESTORE succeeded (kept for finish()).
+    pub(crate) restored: Option<ARef<File>>,
+}
+
+/// The file handlers and the preserved files.
+pub(crate) struct Files {
+    pub(crate) handlers: KVec<FileHandlerRef>,
+    pub(crate) outgoing: KVec<OutgoingFile>,
+    pub(crate) incoming: KVec<IncomingFile>,
+}
+
+impl Files {
+    pub(crate) const fn new() -> Self {
+        Self {
+            handlers: KVec::new(),
+            outgoing: KVec::new(),
+            incoming: KVec::new(),
+        }
+    }
+
+    /// The registered handler with `compatible`, if any.
+    pub(crate) fn handler_for(&self, compatible: &[u8]) -> Option<FileHandlerRef> {
+        self.handlers
+            .iter()
+            .find(|h| h.compatible().to_bytes() == compatible)
+            .copied()
+    }
+
+    /// Registers `handler`; `EEXIST` if it or its compatible is registered,
+    /// `EINVAL` for a compatible that cannot name it in the hand-over.
+    pub(crate) fn add_handler(&mut self, handler: FileHandlerRef) -> Result {
+        if !valid_name(handler.compatible().to_bytes()) {
+            return Err(EINVAL);
+        }
+        if self.handlers.iter().any(|h| h.is(handler.as_ptr()))
+            || self.handler_for(handler.compatible().to_bytes()).is_some()
+        {
+            return Err(EEXIST);
+        }
+        self.handlers.push(handler, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Unregisters `ptr`; `EBUSY` while an outgoing file uses it.
+    pub(crate) fn remove_handler(
+        &mut self,
+        ptr: *const kernel::bindings::liveupdate_file_handler,
+    ) -> Result<FileHandlerRef> {
+        let index = self.handlers.iter().position(|h| h.is(ptr)).ok_or(ENOENT)?;
+        if self.outgoing.iter().any(|f| f.handler.is(ptr)) {
+            return Err(EBUSY);
+        }
+        Ok(self.handlers.remove(index)?)
+    }
+
+    /// The index of the outgoing file `token`.
+    pub(crate) fn outgoing_index(&self, token: u64) -> Option<usize> {
+        self.outgoing.iter().position(|f| f.token == token)
+    }
+
+    /// The index of the incoming file `token`.
+    pub(crate) fn incoming_index(&self, token: u64) -> Option<usize> {
+        self.incoming.iter().position(|f| f.token == token)
+    }
+}
+
+/// The files' part of this kernel's hand-over.
+pub(crate) struct OutgoingFiles {
+    buffer: PreservedBuffer,
+    /// Offset of each file's data in the blob, in the order written.
+    data_offsets: KVec<usize>,
+}
+
+/// Writes a node name for `token`: `0x` and lower-case hex digits.
+fn token_name(token: u64, out: &mut [u8; 18]) -> &[u8] {
+    out[0] = b'0';
+    out[1] = b'x';
+    let digits = if token == 0 {
+        1
+    } else {
+        16 - token.leading_zeros() as usize / 4
+    };
+    for i in 0..digits {
+        let nibble = ((token >> (4 * (digits - 1 - i))) & 0xf) as u8;
+        out[2 + i] = if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + nibble - 10
+        };
+    }
+    &out[..2 + digits]
+}
+
+/// Parses a node name written by [`token_name`].
+fn parse_token_name(name: &[u8]) -> Option<u64> {
+    let digits = name.strip_prefix(b"0x")?;
+    if digits.is_empty() || digits.len() > 16 || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut token = 0u64;
+    for &c in digits {
+        let nibble = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        token = (token << 4) | u64::from(nibble);
+    }
+    Some(token)
+}
+
+impl OutgoingFiles {
+    /// Writes the files tree of `files` (token, handler, data) into
+    /// preserved memory.
+    pub(crate) fn write(files: &[(u64, FileHandlerRef, u64)]) -> Result<Self> {
+        let mut w = FdtWriter::new();
+        let mut data_offsets = KVec::with_capacity(files.len(), GFP_KERNEL)?;
+        w.begin_node(b"")?;
+        w.property_string(b"compatible", COMPATIBLE)?;
+        for (token, handler, data) in files {
+            let mut name = [0u8; 18];
+            w.begin_node(token_name(*token, &mut name))?;
+            w.property_string(b"compatible", handler.compatible().to_bytes())?;
+            data_offsets.push(w.property_u64(b"data", *data)?, GFP_KERNEL)?;
+            w.end_node()?;
+        }
+        w.end_node()?;
+        w.finish()?;
+        let mut buffer = PreservedBuffer::new(w.total_size())?;
+        w.write_to(buffer.as_mut_slice())?;
+        Ok(Self {
+            buffer,
+            data_offsets,
+        })
+    }
+
+    /// The physical address the LUO tree points to.
+    pub(crate) fn phys(&self) -> u64 {
+        self.buffer.phys()
+    }
+
+    /// Updates the data of the file at `index` (in the order written).
+    pub(crate) fn update(&mut self, index: usize, data: u64) {
+        if let Some(&at) = self.data_offsets.get(index) {
+            self.buffer.as_mut_slice()[at..at + 8].copy_from_slice(&data.to_be_bytes());
+        }
+    }
+}
+
+/// Restores and parses the files tree at `phys`, and frees it.
+pub(crate) fn receive(phys: u64) -> core::result::Result<KVec<IncomingFile>, &'static str> {
+    let buffer = IncomingBuffer::restore_folio(phys)
+        .map_err(|_| "file-descriptors address is not preserved memory")?;
+    parse(buffer.as_slice())
+}
+
+fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> {
+    let fdt = Fdt::new(blob).map_err(|_| "malformed file-descriptors FDT")?;
+    let root = fdt.root().map_err(|_| "malformed file-descriptors FDT")?;
+    if root.property_string(b"compatible") != Ok(Some(COMPATIBLE)) {
+        return Err("unknown file-descriptors version");
+    }
+    let mut files: KVec<IncomingFile> = KVec::new();
+    let mut error = None;
+    let walk = root.for_each_subnode(|node| {
+        let why = (|| {
+            let token = parse_token_name(node.name()).ok_or("bad token node name")?;
+            if files.iter().any(|f| f.token == token) {
+                return Err("duplicate token");
+            }
+            if files.len() >= MAX_FILES {
+                return Err("too many files");
+            }
+            let compatible = match node.property_string(b"compatible") {
+                Ok(Some(c)) if valid_name(c) => c,
+                _ => return Err("bad file handler compatible"),
+            };
+            let data = match node.property_u64(b"data") {
+                Ok(Some(d)) => d,
+                _ => return Err("file data is not a u64"),
+            };
+            Ok((token, compatible, data))
+        })();
+        let (token, compatible, data) = match why {
+            Ok(v) => v,
+            Err(why) => {
+                error = Some(why);
+                return Err(EINVAL);
+            }
+        };
+        let mut owned = KVec::with_capacity(compatible.len() + 1, GFP_KERNEL)?;
+        owned.extend_from_slice(compatible, GFP_KERNEL)?;
+        owned.push(0, GFP_KERNEL)?;
+        let compatible = CString::try_from(CStr::from_bytes_with_nul(&owned).map_err(|_| EINVAL)?)?;
+        files.push(
+            IncomingFile {
+                token,
+                compatible,
+                data,
+                restored: None,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    });
+    match walk {
+        Ok(()) => Ok(files),
+        Err(_) => Err(error.unwrap_or("malformed file-descriptors FDT")),
+    }
+}
+
+#[kunit_tests(liveupdate_files)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_names() {
+        let mut buf = [0u8; 18];
+        assert_eq!(token_name(0, &mut buf), b"0x0");
+        assert_eq!(token_name(0x1a2b, &mut buf), b"0x1a2b");
+        assert_eq!(token_name(u64::MAX, &mut buf), b"0xffffffffffffffff");
+        for token in [0u64, 1, 0xf, 0x10, 0xdead_beef, u64::MAX, 1 << 63] {
+            let mut buf = [0u8; 18];
+            assert_eq!(parse_token_name(token_name(token, &mut buf)), Some(token));
+        }
+        assert_eq!(parse_token_name(b"0x"), None);
+        assert_eq!(parse_token_name(b"0x01"), None);
+        assert_eq!(parse_token_name(b"0X1"), None);
+        assert_eq!(parse_token_name(b"0x1g"), None);
+        assert_eq!(parse_token_name(b"0xABC"), None);
+        assert_eq!(parse_token_name(b"0x10000000000000000"), None);
+    }
+}

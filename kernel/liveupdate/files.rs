@@ -22,7 +22,10 @@
 //! a kernel refuses every version it does not know. Node names are the
 //! token in lower-case hexadecimal with a `0x` prefix and no leading zeros.
 
-use crate::{handover::valid_name, state::State};
+use crate::{
+    handover::{owned_name, valid_name},
+    state::State,
+};
 use kernel::{
     alloc::KVec,
     fdt::{Fdt, FdtWriter},
@@ -30,7 +33,7 @@ use kernel::{
     kho::{IncomingBuffer, PreservedBuffer},
     liveupdate::FileHandlerRef,
     prelude::*,
-    str::{CStr, CString},
+    str::CString,
     sync::aref::ARef,
 };
 
@@ -244,10 +247,7 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> 
                 return Err(EINVAL);
             }
         };
-        let mut owned = KVec::with_capacity(compatible.len() + 1, GFP_KERNEL)?;
-        owned.extend_from_slice(compatible, GFP_KERNEL)?;
-        owned.push(0, GFP_KERNEL)?;
-        let compatible = CString::try_from(CStr::from_bytes_with_nul(&owned).map_err(|_| EINVAL)?)?;
+        let compatible = owned_name(compatible)?;
         files.push(
             IncomingFile {
                 token,

@@ -183,6 +183,16 @@ impl Outgoing {
 #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
 const HEADER_AND_RSVMAP: usize = kernel::fdt::HEADER_SIZE + 16;
 
+/// An owned copy of a name read from a hand-over (checked: no NUL).
+pub(crate) fn owned_name(name: &[u8]) -> Result<CString> {
+    let mut owned = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+    owned.extend_from_slice(name, GFP_KERNEL)?;
+    owned.push(0, GFP_KERNEL)?;
+    Ok(CString::try_from(
+        CStr::from_bytes_with_nul(&owned).map_err(|_| EINVAL)?,
+    )?)
+}
+
 /// What became of the previous kernel's hand-over.
 #[derive(Copy, Clone, PartialEq, Eq)]
 pub(crate) enum Received {
@@ -268,10 +278,7 @@ fn parse(blob: &[u8]) -> core::result::Result<Handover, &'static str> {
         }
         let mut data = [0u8; 8];
         data.copy_from_slice(value);
-        let mut owned = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
-        owned.extend_from_slice(name, GFP_KERNEL)?;
-        owned.push(0, GFP_KERNEL)?;
-        let name = CString::try_from(CStr::from_bytes_with_nul(&owned).map_err(|_| EINVAL)?)?;
+        let name = owned_name(name)?;
         incoming.push(
             Incoming {
                 name,

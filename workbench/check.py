@@ -27,6 +27,7 @@ SUITES = [
     ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
     ('subsystems', 'run', 'liveupdate=on', ['kselftest/luo_subsystems']),
     ('files', 'run', 'liveupdate=on', ['kselftest/luo_files']),
+    ('ioctl_fuzz', 'run', 'liveupdate=on', ['kselftest/luo_ioctl_fuzz']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
     ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),

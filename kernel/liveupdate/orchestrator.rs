@@ -281,17 +281,11 @@ impl Orchestrator {
         if !handover::valid_name(handle.name().to_bytes()) {
             return Err(EINVAL);
         }
-        let _ticket = self.ticket(Wait::Uninterruptible)?;
-        if !self.state().allows_registration() {
-            return Err(EBUSY);
-        }
-        if !handle.get_owner() {
-            return Err(EAGAIN);
-        }
-        if let Err(e) = self.inner.lock().subsystems.add(handle) {
-            handle.put_owner();
-            return Err(e);
-        }
+        let _ticket = self.register(
+            || handle.get_owner(),
+            || handle.put_owner(),
+            |inner| inner.subsystems.add(handle),
+        )?;
         if self.state() == State::Updated {
             if let Some(data) = self.incoming_data(handle.name()) {
                 handle.boot(data);
@@ -305,13 +299,43 @@ impl Orchestrator {
         &self,
         ptr: *const bindings::liveupdate_subsystem,
     ) -> Result {
+        let handle = self.unregister(|inner| inner.subsystems.remove(ptr))?;
+        handle.put_owner();
+        Ok(())
+    }
+
+    /// The rules shared by subsystems and file handlers: registration waits
+    /// for a running transition, is allowed in NORMAL and UPDATED only
+    /// (`EBUSY`), and holds a reference on the owner module (`EAGAIN`),
+    /// dropped again when `add` fails. Returns the ticket, still held.
+    fn register(
+        &self,
+        get_owner: impl FnOnce() -> bool,
+        put_owner: impl FnOnce(),
+        add: impl FnOnce(&mut Inner) -> Result,
+    ) -> Result<Ticket<'_>> {
+        let ticket = self.ticket(Wait::Uninterruptible)?;
+        if !self.state().allows_registration() {
+            return Err(EBUSY);
+        }
+        if !get_owner() {
+            return Err(EAGAIN);
+        }
+        if let Err(e) = add(&mut self.inner.lock()) {
+            put_owner();
+            return Err(e);
+        }
+        Ok(ticket)
+    }
+
+    /// Unregistration, under the rules of [`Self::register`]: `remove`
+    /// returns what was registered, whose owner reference the caller drops.
+    fn unregister<T>(&self, remove: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
         let _ticket = self.ticket(Wait::Uninterruptible)?;
         if !self.state().allows_registration() {
             return Err(EBUSY);
         }
-        let handle = self.inner.lock().subsystems.remove(ptr)?;
-        handle.put_owner();
-        Ok(())
+        remove(&mut self.inner.lock())
     }
 
     /// `liveupdate_get_subsystem_data()`.
@@ -602,17 +626,11 @@ impl Orchestrator {
 
     /// `liveupdate_register_file_handler()`.
     pub(crate) fn register_file_handler(&self, handler: FileHandlerRef) -> Result {
-        let _ticket = self.ticket(Wait::Uninterruptible)?;
-        if !self.state().allows_registration() {
-            return Err(EBUSY);
-        }
-        if !handler.get_owner() {
-            return Err(EAGAIN);
-        }
-        if let Err(e) = self.inner.lock().files.add_handler(handler) {
-            handler.put_owner();
-            return Err(e);
-        }
+        self.register(
+            || handler.get_owner(),
+            || handler.put_owner(),
+            |inner| inner.files.add_handler(handler),
+        )?;
         Ok(())
     }
 
@@ -621,11 +639,7 @@ impl Orchestrator {
         &self,
         ptr: *const bindings::liveupdate_file_handler,
     ) -> Result {
-        let _ticket = self.ticket(Wait::Uninterruptible)?;
-        if !self.state().allows_registration() {
-            return Err(EBUSY);
-        }
-        let handler = self.inner.lock().files.remove_handler(ptr)?;
+        let handler = self.unregister(|inner| inner.files.remove_handler(ptr))?;
         handler.put_owner();
         Ok(())
     }

@@ -321,7 +321,9 @@ impl Orchestrator {
         if !get_owner() {
             return Err(EAGAIN);
         }
-        if let Err(e) = add(&mut self.inner.lock()) {
+        // Bind the result: the guard must be gone before the ticket drops.
+        let added = add(&mut self.inner.lock());
+        if let Err(e) = added {
             put_owner();
             return Err(e);
         }
@@ -335,7 +337,10 @@ impl Orchestrator {
         if !self.state().allows_registration() {
             return Err(EBUSY);
         }
-        remove(&mut self.inner.lock())
+        // Not a tail expression: its mutex guard would outlive `_ticket`,
+        // whose drop takes the mutex.
+        let removed = remove(&mut self.inner.lock())?;
+        Ok(removed)
     }
 
     /// `liveupdate_get_subsystem_data()`.

@@ -2,6 +2,7 @@
 #
 #   make check                       build everything, run all tests in QEMU
 #   make vmtest PROG=/abs/static     run your program across a live update
+#   make bench                       time memfd preservation (not a test)
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
@@ -16,7 +17,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check vmtest clippy rustfmt clean
+.PHONY: all setup sync kernel guest check vmtest bench clippy rustfmt clean
 
 all: kernel
 
@@ -40,6 +41,10 @@ vmtest: kernel guest
 	@test -n "$(PROG)" || { echo "usage: make vmtest PROG=/abs/path/to/static-binary"; exit 2; }
 	@python3 $(WB)/vmrun.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init --prog $(PROG) \
 		--log $(OUT)/logs/vmtest.log $(if $(APPEND),--append "$(APPEND)")
+
+bench: kernel guest
+	@python3 $(WB)/bench.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init \
+		--prog $(GUEST_DIR)/bench/luo_bench --out $(OUT)/bench $(if $(RUNS),--runs $(RUNS))
 
 # Clippy over the whole Rust build, in its own object directory so that the
 # test kernel's objects stay valid. Fails on any warning in our code.

@@ -28,12 +28,14 @@ SUITES = [
     ('subsystems', 'run', 'liveupdate=on', ['kselftest/luo_subsystems']),
     ('files', 'run', 'liveupdate=on', ['kselftest/luo_files']),
     ('ioctl_fuzz', 'run', 'liveupdate=on', ['kselftest/luo_ioctl_fuzz']),
+    ('memfd', 'run', 'liveupdate=on', ['kselftest/luo_memfd']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
     ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),
     ('kexec_subsystems', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_subsystems']),
     ('kexec_chain', 'kexec3', 'liveupdate=on', ['kselftest/luo_kexec_chain']),
     ('kexec_files', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_files']),
+    ('kexec_memfd', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
      ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)

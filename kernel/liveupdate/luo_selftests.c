@@ -289,12 +289,24 @@ static struct liveupdate_subsystem luo_test_early = {
 	.name = "ksft_early",
 };
 
+static struct liveupdate_file_handler luo_test_file_handler;
+
+/*
+ * The test file handler registers here too, before the memfd handler
+ * (device_initcall): FD_PRESERVE asks handlers in registration order, so it
+ * gets the "ksft_*" memfds and memfd-v1 all the others.
+ */
 static int __init luo_selftest_early_init(void)
 {
 	int err = liveupdate_register_subsystem(&luo_test_early);
 
 	if (err)
 		pr_err("cannot register %s: %d\n", luo_test_early.name, err);
+	if (!err) {
+		err = liveupdate_register_file_handler(&luo_test_file_handler);
+		if (err)
+			pr_err("cannot register the test file handler: %d\n", err);
+	}
 	return err;
 }
 subsys_initcall(luo_selftest_early_init);
@@ -423,10 +435,6 @@ static struct liveupdate_file_handler luo_test_file_handler = {
 static int __init luo_selftest_init(void)
 {
 	struct dentry *dir = debugfs_create_dir(LUO_SELFTEST_DEBUGFS_DIR, NULL);
-	int err = liveupdate_register_file_handler(&luo_test_file_handler);
-
-	if (err)
-		pr_err("cannot register the test file handler: %d\n", err);
 
 	debugfs_create_file(LUO_SELFTEST_DEBUGFS_FILE, 0600, dir, NULL, &luo_selftest_fops);
 	return 0;

@@ -32,6 +32,7 @@ use kernel::{
         atomic::{Acquire, Atomic, AtomicFlag, Release},
         CondVar, Mutex, SetOnce,
     },
+    time::{Instant, Monotonic},
 };
 
 /// The orchestrator, once [`init`] has run.
@@ -373,7 +374,12 @@ impl Orchestrator {
         if self.state() != State::Prepared {
             return Ok(());
         }
+        let start = Instant::<Monotonic>::now();
         self.freeze_all(&ticket)?;
+        pr_info!(
+            "frozen in {} us, handing over\n",
+            start.elapsed().as_micros_ceil()
+        );
         #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
         {
             let how = self.damage.load(Acquire);

@@ -215,6 +215,20 @@ impl IncomingBuffer {
         }
     }
 
+    /// The order of the restored folio: it holds `PAGE_SIZE << order` bytes.
+    pub fn order(&self) -> u32 {
+        // SAFETY: We own the folio by the type invariants.
+        unsafe { bindings::folio_order(self.folio.as_ptr()) }
+    }
+
+    /// Gives up ownership of the folio, with its one reference.
+    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
+    pub(crate) fn into_folio(self) -> *mut bindings::folio {
+        let folio = self.folio.as_ptr();
+        core::mem::forget(self);
+        folio
+    }
+
     /// The handed-over bytes.
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: The folio holds at least `len` bytes at `ptr` by the type invariants; the

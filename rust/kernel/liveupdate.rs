@@ -9,8 +9,9 @@
 //!
 //! This module has two sides:
 //!
-//! - For drivers: the [`Subsystem`] trait and its [`Registration`], which
-//!   unregisters on drop. No `unsafe` is needed to use them.
+//! - For drivers: the [`Subsystem`] trait and its [`Registration`], and
+//!   the [`FileHandler`] trait and its [`FileHandlerRegistration`], which
+//!   unregister on drop. No `unsafe` is needed to use them.
 //! - For the orchestrator itself: [`SubsystemRef`] and [`FileHandlerRef`],
 //!   a subsystem or a file handler registered through the C API, with safe
 //!   methods to call their callbacks.
@@ -28,6 +29,13 @@ use crate::{
     types::Opaque,
 };
 use core::{marker::PhantomData, ptr::NonNull};
+
+/// Whether live update is enabled on this boot (`liveupdate=on`); without
+/// it registrations fail with `ENODEV`.
+pub fn enabled() -> bool {
+    // SAFETY: Reads a boot-time setting; no requirements.
+    unsafe { bindings::liveupdate_enabled() }
+}
 
 /// A subsystem that takes part in live updates.
 ///
@@ -265,6 +273,262 @@ impl<T: Subsystem> SubsystemVTable<T> {
     unsafe extern "C" fn finish(h: *mut bindings::liveupdate_subsystem, data: u64) {
         // SAFETY: Per the function's requirements.
         T::finish(unsafe { Self::data(h) }, data)
+    }
+}
+
+/// A handler of preserved files of one kind, for example memfds.
+///
+/// FD_PRESERVE picks the first registered handler whose
+/// [`FileHandler::can_preserve`] accepts the file. The handler serializes
+/// the file at PREPARE and describes it with one `u64`; in the next kernel
+/// it rebuilds the file from that `u64`, which, like everything the
+/// previous kernel handed over, it must not trust.
+///
+/// Callbacks run in process context and may sleep.
+#[vtable]
+pub trait FileHandler: Send + Sync {
+    /// Whether this handler can preserve `file`.
+    fn can_preserve(&self, file: &File) -> bool;
+
+    /// Serializes `file` for the next kernel (at the global or a per-file
+    /// PREPARE) and returns the `u64` describing it.
+    fn prepare(&self, file: &File) -> Result<u64>;
+
+    /// The final update just before kexec; returns the new data. Without
+    /// it the data from [`FileHandler::prepare`] is handed over.
+    fn freeze(&self, _file: &File, _data: u64) -> Result<u64> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Undoes [`FileHandler::prepare`] and [`FileHandler::freeze`]; called
+    /// with the latest data.
+    fn cancel(&self, file: &File, data: u64);
+
+    /// In the next kernel: rebuilds the file described by `data`.
+    fn retrieve(&self, data: u64) -> Result<ARef<File>>;
+
+    /// In the next kernel, at FINISH, for every incoming file of this
+    /// handler: `file` is the restored file, or `None` if it was never
+    /// restored, in which case the handler frees what it kept for it.
+    fn finish(&self, file: Option<&File>, data: u64);
+}
+
+/// A registered [`FileHandler`]; dropping it unregisters.
+///
+/// Dropping it while a preserved file uses it, or while an update is
+/// prepared or frozen, waits until that ends.
+///
+/// # Invariants
+///
+/// `raw` holds a `struct liveupdate_file_handler` with the callbacks of
+/// [`FileHandlerVTable<T>`], registered with LUO for as long as this value
+/// lives, and `data` is initialized before `raw` is registered.
+#[pin_data(PinnedDrop)]
+pub struct FileHandlerRegistration<T: FileHandler> {
+    #[pin]
+    data: T,
+    #[pin]
+    raw: Opaque<bindings::liveupdate_file_handler>,
+}
+
+// SAFETY: LUO may call the callbacks from any task, which only get `&T`, and
+// `T: Send + Sync`.
+unsafe impl<T: FileHandler> Send for FileHandlerRegistration<T> {}
+// SAFETY: As above; `&FileHandlerRegistration` only gives access to `&T`.
+unsafe impl<T: FileHandler> Sync for FileHandlerRegistration<T> {}
+
+impl<T: FileHandler> FileHandlerRegistration<T> {
+    /// Registers `data` as the handler `compatible`, the name of the handler
+    /// and of its data format; the next kernel picks the handler by it.
+    pub fn register(
+        compatible: &'static CStr,
+        data: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            data <- data,
+            raw <- Opaque::try_ffi_init(move |slot: *mut bindings::liveupdate_file_handler| {
+                // SAFETY: `slot` is valid for writes; the name and the vtable are `'static`.
+                unsafe {
+                    slot.write(bindings::liveupdate_file_handler {
+                        ops: FileHandlerVTable::<T>::build(),
+                        compatible: compatible.as_char_ptr(),
+                    })
+                };
+                // SAFETY: `slot` is a fully initialized handler whose memory is pinned and stays
+                // valid until `drop` unregisters it; `data`, which the callbacks use, was
+                // initialized first.
+                to_result(unsafe { bindings::liveupdate_register_file_handler(slot) })
+            }),
+        })
+    }
+
+    /// The handler's data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+}
+
+#[pinned_drop]
+impl<T: FileHandler> PinnedDrop for FileHandlerRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        loop {
+            // SAFETY: `raw` is registered by the type invariants.
+            let ret = unsafe { bindings::liveupdate_unregister_file_handler(self.raw.get()) };
+            if ret != EBUSY.to_errno() {
+                break;
+            }
+            // A preserved file or an update in progress still uses the handler.
+            fsleep(Delta::from_millis(10));
+        }
+    }
+}
+
+/// The C callbacks of a [`FileHandlerRegistration<T>`].
+struct FileHandlerVTable<T: FileHandler>(PhantomData<T>);
+
+impl<T: FileHandler> FileHandlerVTable<T> {
+    const VTABLE: bindings::liveupdate_file_ops = bindings::liveupdate_file_ops {
+        prepare: Some(Self::prepare),
+        freeze: if T::HAS_FREEZE {
+            Some(Self::freeze)
+        } else {
+            None
+        },
+        cancel: Some(Self::cancel),
+        finish: Some(Self::finish),
+        retrieve: Some(Self::retrieve),
+        can_preserve: Some(Self::can_preserve),
+        owner: core::ptr::null_mut(),
+    };
+
+    const fn build() -> &'static bindings::liveupdate_file_ops {
+        &Self::VTABLE
+    }
+
+    /// # Safety
+    ///
+    /// `h` is the `raw` field of a live [`FileHandlerRegistration<T>`] whose `data` is
+    /// initialized.
+    unsafe fn data<'a>(h: *mut bindings::liveupdate_file_handler) -> &'a T {
+        let raw = Opaque::cast_from(h);
+        // SAFETY: Per the function's requirements `raw` is the `raw` field of a
+        // `FileHandlerRegistration<T>`, so the container pointer stays inside its allocation.
+        let reg = unsafe { crate::container_of!(raw, FileHandlerRegistration<T>, raw) };
+        // SAFETY: `data` is initialized before registration and outlives it; only a shared
+        // reference to the field is created.
+        unsafe { &(*reg).data }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`] and a
+    /// valid file.
+    unsafe extern "C" fn can_preserve(
+        h: *mut bindings::liveupdate_file_handler,
+        file: *mut bindings::file,
+    ) -> bool {
+        // SAFETY: Per the function's requirements; LUO holds a reference on `file` for the call.
+        let (data, file) = unsafe { (Self::data(h), File::from_raw_file(file)) };
+        T::can_preserve(data, file)
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`], a
+    /// valid file and a valid `out`.
+    unsafe extern "C" fn prepare(
+        h: *mut bindings::liveupdate_file_handler,
+        file: *mut bindings::file,
+        out: *mut u64,
+    ) -> c_int {
+        // SAFETY: Per the function's requirements; LUO holds a reference on `file` for the call.
+        let (data, file) = unsafe { (Self::data(h), File::from_raw_file(file)) };
+        match T::prepare(data, file) {
+            Ok(value) => {
+                // SAFETY: `out` is valid for writes per the function's requirements.
+                unsafe { out.write(value) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`], a
+    /// valid file and a valid `inout`.
+    unsafe extern "C" fn freeze(
+        h: *mut bindings::liveupdate_file_handler,
+        file: *mut bindings::file,
+        inout: *mut u64,
+    ) -> c_int {
+        // SAFETY: Per the function's requirements; LUO holds a reference on `file` for the call.
+        let (data, file) = unsafe { (Self::data(h), File::from_raw_file(file)) };
+        // SAFETY: `inout` is valid for reads per the function's requirements.
+        let old = unsafe { inout.read() };
+        match T::freeze(data, file, old) {
+            Ok(value) => {
+                // SAFETY: `inout` is valid for writes per the function's requirements.
+                unsafe { inout.write(value) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`] and a
+    /// valid file.
+    unsafe extern "C" fn cancel(
+        h: *mut bindings::liveupdate_file_handler,
+        file: *mut bindings::file,
+        value: u64,
+    ) {
+        // SAFETY: Per the function's requirements; LUO holds a reference on `file` for the call.
+        let (data, file) = unsafe { (Self::data(h), File::from_raw_file(file)) };
+        T::cancel(data, file, value)
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`] and a
+    /// valid `out`.
+    unsafe extern "C" fn retrieve(
+        h: *mut bindings::liveupdate_file_handler,
+        value: u64,
+        out: *mut *mut bindings::file,
+    ) -> c_int {
+        // SAFETY: Per the function's requirements.
+        match T::retrieve(unsafe { Self::data(h) }, value) {
+            Ok(file) => {
+                // SAFETY: `out` is valid for writes; LUO takes over the reference.
+                unsafe { out.write(ARef::into_raw(file).as_ptr().cast()) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by LUO with a handler registered by [`FileHandlerRegistration::register`] and a
+    /// file that is null or valid.
+    unsafe extern "C" fn finish(
+        h: *mut bindings::liveupdate_file_handler,
+        file: *mut bindings::file,
+        value: u64,
+        reclaimed: bool,
+    ) {
+        let file = if reclaimed && !file.is_null() {
+            // SAFETY: Non-null and valid per the function's requirements; LUO holds a reference
+            // on it for the call.
+            Some(unsafe { File::from_raw_file(file) })
+        } else {
+            None
+        };
+        // SAFETY: Per the function's requirements.
+        T::finish(unsafe { Self::data(h) }, file, value)
     }
 }
 

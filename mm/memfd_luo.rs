@@ -1,0 +1,725 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! memfd live update: the `memfd-v1` file handler.
+//!
+//! A memfd (or any unlinked shmem file) given to `/dev/liveupdate` keeps
+//! its bytes, size, position and seals across a live update. At PREPARE
+//! the mapping is frozen (no resize, no write past the end, no fallocate:
+//! `EPERM`), the pages present in the file are pinned, which also moves
+//! them out of memory the next kernel reuses, and preserved with KHO, each
+//! folio whole. Holes stay holes: a sparse file costs what it holds. In the
+//! next kernel FD_RESTORE builds a new memfd around the same memory,
+//! charged to the restoring task; FINISH frees what was never restored.
+//!
+//! # Hand-over layout, version 1
+//!
+//! The `u64` handed over for a file is the physical address of its first
+//! *chunk*, a KHO-preserved folio. Chunks form a list; all integers are
+//! little-endian.
+//!
+//! ```text
+//! chunk header, 48 bytes:
+//!   0  u32  magic "MFD1"
+//!   4  u32  number of runs in this chunk
+//!   8  u64  physical address of the next chunk, 0 in the last one
+//!  16  u64  file size in bytes          (first chunk; 0 in the others)
+//!  24  u64  file position               (first chunk)
+//!  32  u32  seals, F_SEAL_*             (first chunk)
+//!  36  u32  flags, 0
+//!  40  u64  pages in all runs together  (first chunk)
+//! then the runs, 16 bytes each:
+//!   0  u64  pfn << 12 | order           (bits 6-11 zero)
+//!   8  u64  index << 24 | count         (count 1 .. 2^24 - 1)
+//! ```
+//!
+//! A run is `count` folios of `1 << order` pages, physically contiguous,
+//! starting at page frame `pfn`, that hold the file's pages from `index`
+//! on. Runs are sorted by index and do not overlap. A dense file of
+//! physically contiguous folios is one run per 2^24 folios: well under a
+//! byte per page. The next kernel validates every field before it touches
+//! memory, and each folio KHO gives back must have the recorded order.
+
+use core::ops::Range;
+use kernel::{
+    alloc::{KVec, VVec},
+    debugfs,
+    fs::File,
+    kho::{IncomingBuffer, PreservedBuffer},
+    liveupdate::{self, FileHandler, FileHandlerRegistration},
+    memfd::{NewMemfd, PinnedFolio, Shmem, MAX_FOLIO_ORDER},
+    new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex,
+    },
+};
+
+module! {
+    type: MemfdLuo,
+    name: "memfd_luo",
+    authors: ["LUO-rs developers"],
+    description: "memfd live update: the memfd-v1 file handler",
+    license: "GPL",
+}
+
+/// The handler's compatible: the name of the hand-over layout above.
+const COMPATIBLE: &CStr = c"memfd-v1";
+const MAGIC: u32 = u32::from_le_bytes(*b"MFD1");
+const HEADER_SIZE: usize = 48;
+const RUN_SIZE: usize = 16;
+/// Runs per chunk: a chunk is at most 64 KiB (an order-4 allocation).
+const MAX_CHUNK_RUNS: usize = ((64 << 10) - HEADER_SIZE) / RUN_SIZE;
+const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
+/// Page indices have 40 bits: files up to 4 PiB.
+const INDEX_LIMIT: u64 = 1 << 40;
+const MAX_COUNT: u64 = (1 << 24) - 1;
+/// The seals the layout can carry (`F_SEAL_*`).
+const ALL_SEALS: u32 = 0x3f;
+
+/// A run of physically contiguous folios of the same order holding
+/// consecutive pages of the file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Run {
+    pfn: u64,
+    order: u32,
+    index: u64,
+    count: u64,
+}
+
+impl Run {
+    fn pages(&self) -> u64 {
+        self.count << self.order
+    }
+
+    /// Appends a folio to this run if it continues it.
+    fn extend(&mut self, pfn: u64, order: u32, index: u64) -> bool {
+        let continues = order == self.order
+            && self.count < MAX_COUNT
+            && pfn == self.pfn + self.pages()
+            && index == self.index + self.pages();
+        if continues {
+            self.count += 1;
+        }
+        continues
+    }
+
+    fn encode(&self, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&(self.pfn << 12 | u64::from(self.order)).to_le_bytes());
+        out[8..16].copy_from_slice(&(self.index << 24 | self.count).to_le_bytes());
+    }
+
+    /// Decodes and checks one run; `None` if it cannot be right.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let word0 = u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?);
+        let word1 = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+        let run = Self {
+            pfn: word0 >> 12,
+            order: (word0 & 0x3f) as u32,
+            index: word1 >> 24,
+            count: word1 & MAX_COUNT,
+        };
+        let aligned = |x: u64| x & ((1 << run.order) - 1) == 0;
+        let ok = word0 & 0xfc0 == 0
+            && run.order <= MAX_FOLIO_ORDER
+            && run.count != 0
+            && aligned(run.pfn)
+            && aligned(run.index)
+            && run.pfn.checked_add(run.pages())? <= u64::MAX / PAGE_SIZE;
+        ok.then_some(run)
+    }
+}
+
+/// What the first chunk says about the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct FileInfo {
+    size: u64,
+    pos: u64,
+    seals: u32,
+    pages: u64,
+}
+
+fn write_header(out: &mut [u8], runs: usize, next: u64, info: &FileInfo) {
+    out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    out[4..8].copy_from_slice(&(runs as u32).to_le_bytes());
+    out[8..16].copy_from_slice(&next.to_le_bytes());
+    out[16..24].copy_from_slice(&info.size.to_le_bytes());
+    out[24..32].copy_from_slice(&info.pos.to_le_bytes());
+    out[32..36].copy_from_slice(&info.seals.to_le_bytes());
+    out[36..40].copy_from_slice(&0u32.to_le_bytes());
+    out[40..48].copy_from_slice(&info.pages.to_le_bytes());
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// Groups folios `(pfn, order, index)`, sorted by index, into runs.
+fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<VVec<Run>> {
+    let mut runs: VVec<Run> = VVec::new();
+    for (pfn, order, index) in folios {
+        if index + (1 << order) > INDEX_LIMIT {
+            return Err(EFBIG);
+        }
+        if let Some(last) = runs.last_mut() {
+            if last.extend(pfn, order, index) {
+                continue;
+            }
+        }
+        runs.push(
+            Run {
+                pfn,
+                order,
+                index,
+                count: 1,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(runs)
+}
+
+/// Writes `runs` and `info` into a list of preserved chunks.
+fn write_chunks(runs: &[Run], info: &FileInfo) -> Result<KVec<PreservedBuffer>> {
+    let nr_chunks = runs.len().div_ceil(MAX_CHUNK_RUNS).max(1);
+    let mut chunks: KVec<PreservedBuffer> = KVec::with_capacity(nr_chunks, GFP_KERNEL)?;
+    for i in 0..nr_chunks {
+        let n = runs
+            .len()
+            .saturating_sub(i * MAX_CHUNK_RUNS)
+            .min(MAX_CHUNK_RUNS);
+        chunks.push(
+            PreservedBuffer::new(HEADER_SIZE + n * RUN_SIZE)?,
+            GFP_KERNEL,
+        )?;
+    }
+    let mut rest = runs;
+    for i in 0..nr_chunks {
+        let next = chunks.get(i + 1).map_or(0, |c| c.phys());
+        let n = rest.len().min(MAX_CHUNK_RUNS);
+        let empty = FileInfo::default();
+        let out = chunks[i].as_mut_slice();
+        write_header(out, n, next, if i == 0 { info } else { &empty });
+        for (j, run) in rest[..n].iter().enumerate() {
+            let at = HEADER_SIZE + j * RUN_SIZE;
+            run.encode(&mut out[at..at + RUN_SIZE]);
+        }
+        rest = &rest[n..];
+    }
+    Ok(chunks)
+}
+
+/// Reads the chunk list starting at `data`: the file and its runs, all
+/// checked. The chunks' memory is freed.
+fn read_chunks(data: u64) -> core::result::Result<(FileInfo, VVec<Run>), &'static str> {
+    let mut runs: VVec<Run> = VVec::new();
+    let mut info = FileInfo::default();
+    let mut visited: KVec<u64> = KVec::new();
+    let mut phys = data;
+    let mut pages = 0u64;
+    let mut file_pages = 0u64;
+    let mut end_of_last = 0u64;
+    while phys != 0 {
+        if visited.contains(&phys) {
+            return Err("chunk list loops");
+        }
+        visited
+            .push(phys, GFP_KERNEL)
+            .map_err(|_| "out of memory")?;
+        let chunk = IncomingBuffer::restore_folio(phys).map_err(|_| "chunk is not preserved")?;
+        let b = chunk.as_slice();
+        if b.len() < HEADER_SIZE || le32(b, 0) != MAGIC {
+            return Err("bad chunk magic");
+        }
+        let n = le32(b, 4) as usize;
+        if n > MAX_CHUNK_RUNS || b.len() < HEADER_SIZE + n * RUN_SIZE {
+            return Err("chunk too short for its runs");
+        }
+        if visited.len() == 1 {
+            info = FileInfo {
+                size: le64(b, 16),
+                pos: le64(b, 24),
+                seals: le32(b, 32),
+                pages: le64(b, 40),
+            };
+            if le32(b, 36) != 0 {
+                return Err("unknown flags");
+            }
+            if info.size > i64::MAX as u64 || info.pos > i64::MAX as u64 {
+                return Err("bad size or position");
+            }
+            if info.seals & !ALL_SEALS != 0 {
+                return Err("unknown seals");
+            }
+            file_pages = info.size.div_ceil(PAGE_SIZE);
+        } else if n == 0 {
+            return Err("empty chunk");
+        }
+        for j in 0..n {
+            let at = HEADER_SIZE + j * RUN_SIZE;
+            let run = Run::decode(&b[at..at + RUN_SIZE]).ok_or("bad run")?;
+            if run.index < end_of_last || run.index >= file_pages {
+                return Err("runs overlap or lie beyond the end of the file");
+            }
+            end_of_last = run.index + run.pages();
+            pages += run.pages();
+            if pages > info.pages {
+                return Err("more pages than the header says");
+            }
+            runs.push(run, GFP_KERNEL).map_err(|_| "out of memory")?;
+        }
+        phys = le64(b, 8);
+    }
+    if pages != info.pages {
+        return Err("fewer pages than the header says");
+    }
+    Ok((info, runs))
+}
+
+/// What the files preserved in this kernel cost, shown in
+/// `/sys/kernel/debug/memfd_luo/outgoing` (for benchmarks).
+struct Stats {
+    files: Atomic<u64>,
+    pages: Atomic<u64>,
+    runs: Atomic<u64>,
+    chunks: Atomic<u64>,
+    /// Bytes of headers and runs handed over.
+    metadata: Atomic<u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            files: Atomic::new(0),
+            pages: Atomic::new(0),
+            runs: Atomic::new(0),
+            chunks: Atomic::new(0),
+            metadata: Atomic::new(0),
+        }
+    }
+
+    /// Counts `o` in (`add`) or out.
+    fn account(&self, o: &Outgoing, add: bool) {
+        let counts = [
+            (&self.files, 1),
+            (&self.pages, o.info.pages),
+            (&self.runs, o.runs),
+            (&self.chunks, o.chunks.len() as u64),
+            (&self.metadata, o.metadata_bytes()),
+        ];
+        for (counter, n) in counts {
+            let old = counter.load(Relaxed);
+            counter.store(
+                if add {
+                    old.saturating_add(n)
+                } else {
+                    old.saturating_sub(n)
+                },
+                Relaxed,
+            );
+        }
+    }
+
+    fn show(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(
+            f,
+            "files {}\npages {}\nruns {}\nchunks {}\nmetadata_bytes {}",
+            self.files.load(Relaxed),
+            self.pages.load(Relaxed),
+            self.runs.load(Relaxed),
+            self.chunks.load(Relaxed),
+            self.metadata.load(Relaxed)
+        )
+    }
+}
+
+/// A file preserved in this kernel.
+struct Outgoing {
+    /// The `u64` handed over: the first chunk's physical address.
+    data: u64,
+    /// The inode, to refuse preserving it twice.
+    inode: usize,
+    /// The page cache size when serialized; more pages at FREEZE means a
+    /// hole was filled since.
+    nr_pages: u64,
+    info: FileInfo,
+    runs: u64,
+    folios: VVec<PinnedFolio>,
+    chunks: KVec<PreservedBuffer>,
+}
+
+impl Outgoing {
+    /// Pins and preserves the pages of `shmem`, whose mapping is frozen,
+    /// and writes the chunks describing them.
+    fn serialize(shmem: &Shmem<'_>) -> Result<Self> {
+        shmem.swap_in()?;
+        let nr_pages = shmem.nr_pages();
+        let mut folios = VVec::new();
+        shmem.for_each_present_run(|first, count| shmem.pin(first, count, &mut folios))?;
+        for folio in folios.iter() {
+            folio.make_uptodate();
+        }
+        let runs = build_runs(folios.iter().map(|f| (f.pfn(), f.order(), f.index())))?;
+        let info = FileInfo {
+            size: shmem.size(),
+            pos: shmem.pos().max(0) as u64,
+            seals: shmem.seals() & ALL_SEALS,
+            pages: runs.iter().map(Run::pages).sum(),
+        };
+        let chunks = write_chunks(&runs, &info)?;
+        for (i, folio) in folios.iter().enumerate() {
+            if let Err(e) = folio.preserve() {
+                for folio in &folios[..i] {
+                    folio.unpreserve();
+                }
+                return Err(e);
+            }
+        }
+        Ok(Self {
+            data: chunks[0].phys(),
+            inode: shmem.inode_key(),
+            nr_pages,
+            info,
+            runs: runs.len() as u64,
+            folios,
+            chunks,
+        })
+    }
+
+    /// The bytes of headers and runs it hands over.
+    fn metadata_bytes(&self) -> u64 {
+        (self.chunks.len() * HEADER_SIZE) as u64 + self.runs * RUN_SIZE as u64
+    }
+
+    fn unpreserve(&self) {
+        for folio in self.folios.iter() {
+            folio.unpreserve();
+        }
+    }
+
+    /// Records the file position in the first chunk.
+    fn set_pos(&mut self, pos: u64) {
+        self.info.pos = pos;
+        let runs = le32(self.chunks[0].as_slice(), 4) as usize;
+        let next = le64(self.chunks[0].as_slice(), 8);
+        write_header(self.chunks[0].as_mut_slice(), runs, next, &self.info);
+    }
+}
+
+/// A file handed over by the previous kernel, from its first FD_RESTORE
+/// or FINISH on.
+struct Incoming {
+    data: u64,
+    /// `None` when the hand-over could not be read or a restore failed
+    /// half-way: nothing more can come of it.
+    parsed: Option<(FileInfo, VVec<Run>)>,
+    /// Folios taken from KHO so far, in run order.
+    taken: u64,
+}
+
+impl Incoming {
+    fn new(data: u64) -> Self {
+        let parsed = match read_chunks(data) {
+            Ok(parsed) => Some(parsed),
+            Err(why) => {
+                pr_warn!("memfd-v1 data {data:#x} rejected: {why}\n");
+                None
+            }
+        };
+        Self {
+            data,
+            parsed,
+            taken: 0,
+        }
+    }
+
+    /// Calls `f(folio, index)` for each folio not taken yet.
+    fn take_folios(
+        &mut self,
+        mut f: impl FnMut(IncomingBuffer, u64) -> Result,
+    ) -> core::result::Result<(), Error> {
+        let Some((_, runs)) = &self.parsed else {
+            return Err(EIO);
+        };
+        let mut seen = 0u64;
+        for run in runs.iter() {
+            let range: Range<u64> = 0..run.count;
+            for i in range {
+                seen += 1;
+                if seen <= self.taken {
+                    continue;
+                }
+                self.taken = seen;
+                let offset = i << run.order;
+                let phys = (run.pfn + offset) * PAGE_SIZE;
+                let folio = IncomingBuffer::restore_folio(phys)?;
+                if folio.order() != run.order {
+                    return Err(EINVAL);
+                }
+                f(folio, run.index + offset)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `memfd-v1` handler.
+#[pin_data]
+struct MemfdHandler {
+    #[pin]
+    outgoing: Mutex<KVec<Outgoing>>,
+    #[pin]
+    incoming: Mutex<KVec<Incoming>>,
+    stats: Arc<Stats>,
+}
+
+impl MemfdHandler {
+    fn new(stats: Arc<Stats>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            outgoing <- new_mutex!(KVec::new()),
+            incoming <- new_mutex!(KVec::new()),
+            stats,
+        })
+    }
+
+    fn set_frozen(shmem: &Shmem<'_>, frozen: bool) {
+        shmem.lock().set_frozen(frozen);
+    }
+
+    /// Builds the memfd of `incoming`.
+    fn restore(incoming: &mut Incoming) -> Result<ARef<File>> {
+        let info = incoming.parsed.as_ref().ok_or(EIO)?.0;
+        let mut memfd = NewMemfd::new(c"memfd:luo")?;
+        memfd.set_size(info.size)?;
+        incoming.take_folios(|folio, index| memfd.add_folio(folio, index))?;
+        memfd.add_seals(info.seals)?;
+        memfd.set_pos(info.pos as i64)?;
+        Ok(memfd.into_file())
+    }
+}
+
+#[vtable]
+impl FileHandler for MemfdHandler {
+    fn can_preserve(&self, file: &File) -> bool {
+        Shmem::new(file).is_some_and(|shmem| !shmem.is_linked())
+    }
+
+    fn prepare(&self, file: &File) -> Result<u64> {
+        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let mut outgoing = self.outgoing.lock();
+        if outgoing.iter().any(|o| o.inode == shmem.inode_key()) {
+            // Another file of the same inode is preserved.
+            return Err(EBUSY);
+        }
+        outgoing.reserve(1, GFP_KERNEL)?;
+        Self::set_frozen(&shmem, true);
+        match Outgoing::serialize(&shmem) {
+            Ok(o) => {
+                let data = o.data;
+                self.stats.account(&o, true);
+                // Cannot fail: room was reserved above.
+                outgoing.push(o, GFP_KERNEL)?;
+                Ok(data)
+            }
+            Err(e) => {
+                Self::set_frozen(&shmem, false);
+                Err(e)
+            }
+        }
+    }
+
+    fn freeze(&self, file: &File, data: u64) -> Result<u64> {
+        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let mut outgoing = self.outgoing.lock();
+        let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
+        if shmem.nr_pages() != o.nr_pages {
+            // Holes were written since PREPARE: preserve the file again.
+            // Folios preserved before stay preserved (KHO keeps one mark
+            // per folio), and the old pins and chunks go.
+            let again = Outgoing::serialize(&shmem)?;
+            self.stats.account(o, false);
+            self.stats.account(&again, true);
+            *o = again;
+        }
+        o.set_pos(shmem.pos().max(0) as u64);
+        Ok(o.data)
+    }
+
+    fn cancel(&self, file: &File, data: u64) {
+        let removed = {
+            let mut outgoing = self.outgoing.lock();
+            let removed = match outgoing.iter().position(|o| o.data == data) {
+                Some(i) => outgoing.remove(i).ok(),
+                None => None,
+            };
+            if let Some(o) = &removed {
+                self.stats.account(o, false);
+            }
+            removed
+        };
+        if let Some(o) = removed {
+            o.unpreserve();
+        }
+        if let Some(shmem) = Shmem::new(file) {
+            Self::set_frozen(&shmem, false);
+        }
+    }
+
+    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+        let mut incoming = self.incoming.lock();
+        let index = match incoming.iter().position(|i| i.data == data) {
+            Some(i) => i,
+            None => {
+                incoming.push(Incoming::new(data), GFP_KERNEL)?;
+                incoming.len() - 1
+            }
+        };
+        let entry = &mut incoming[index];
+        if entry.taken != 0 {
+            // A restore failed half-way: the rest is freed at FINISH.
+            return Err(EIO);
+        }
+        match Self::restore(entry) {
+            Ok(file) => {
+                incoming.remove(index)?;
+                Ok(file)
+            }
+            // Folios already in the memfd went with it; FINISH frees the
+            // ones not taken yet.
+            Err(e) => Err(e),
+        }
+    }
+
+    fn finish(&self, file: Option<&File>, data: u64) {
+        let mut incoming = self.incoming.lock();
+        let index = incoming.iter().position(|i| i.data == data);
+        if file.is_some() {
+            // Restored: the memfd owns its memory now.
+            if let Some(index) = index {
+                let _ = incoming.remove(index);
+            }
+            return;
+        }
+        let mut entry = match index {
+            Some(index) => match incoming.remove(index) {
+                Ok(entry) => entry,
+                Err(_) => return,
+            },
+            None => Incoming::new(data),
+        };
+        drop(incoming);
+        // Never restored: give the memory back.
+        let _ = entry.take_folios(|folio, _| {
+            drop(folio);
+            Ok(())
+        });
+    }
+}
+
+struct MemfdLuo {
+    _registration: Option<Pin<KBox<FileHandlerRegistration<MemfdHandler>>>>,
+    _stats_file: Option<Pin<KBox<debugfs::File<Arc<Stats>>>>>,
+    _debugfs: Option<debugfs::Dir>,
+}
+
+impl kernel::Module for MemfdLuo {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        if !liveupdate::enabled() {
+            return Ok(Self {
+                _registration: None,
+                _stats_file: None,
+                _debugfs: None,
+            });
+        }
+        let stats = Arc::new(Stats::new(), GFP_KERNEL)?;
+        let dir = debugfs::Dir::new(c"memfd_luo");
+        let stats_file = KBox::pin_init(
+            dir.read_callback_file(c"outgoing", stats.clone(), &|s: &Arc<Stats>, f| s.show(f)),
+            GFP_KERNEL,
+        )?;
+        let registration = KBox::pin_init(
+            FileHandlerRegistration::register(COMPATIBLE, MemfdHandler::new(stats)),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _registration: Some(registration),
+            _stats_file: Some(stats_file),
+            _debugfs: Some(dir),
+        })
+    }
+}
+
+#[kunit_tests(memfd_luo)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_folios_make_one_run() -> Result {
+        let runs = build_runs((0..4096u64).map(|i| (0x10000 + i, 0, i)))?;
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].pages(), 4096);
+        // At most one byte of metadata per page.
+        assert!(HEADER_SIZE + runs.len() * RUN_SIZE <= 4096);
+        Ok(())
+    }
+
+    #[test]
+    fn runs_break_at_gaps_orders_and_holes() -> Result {
+        let folios = [
+            (0x100, 0, 0),
+            (0x101, 0, 1),
+            (0x200, 0, 2),   // physical gap
+            (0x201, 0, 4),   // hole in the file
+            (0x400, 9, 512), // another order
+            (0x600, 9, 1024),
+        ];
+        let runs = build_runs(folios.iter().copied())?;
+        assert_eq!(runs.len(), 4);
+        assert_eq!(runs[3].count, 2);
+        assert_eq!(runs[3].pages(), 1024);
+        Ok(())
+    }
+
+    #[test]
+    fn run_encoding_round_trips_and_rejects_nonsense() {
+        let run = Run {
+            pfn: 0xabcde00,
+            order: 9,
+            index: 0x200,
+            count: 3,
+        };
+        let mut b = [0u8; RUN_SIZE];
+        run.encode(&mut b);
+        assert_eq!(Run::decode(&b), Some(run));
+        // Misaligned pfn for order 9.
+        let bad = Run { pfn: 0x101, ..run };
+        bad.encode(&mut b);
+        assert_eq!(Run::decode(&b), None);
+        // Count zero.
+        let bad = Run { count: 0, ..run };
+        bad.encode(&mut b);
+        assert_eq!(Run::decode(&b), None);
+        // Order above MAX_PAGE_ORDER.
+        let bad = Run {
+            pfn: 0,
+            index: 0,
+            order: 63,
+            ..run
+        };
+        bad.encode(&mut b);
+        assert_eq!(Run::decode(&b), None);
+        // Reserved bits.
+        run.encode(&mut b);
+        b[0] |= 0x40;
+        assert_eq!(Run::decode(&b), None);
+    }
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The memfd-v1 file handler in one kernel: which files it takes, the
+ * frozen mapping while PREPARED (EPERM for every size change, write past
+ * EOF and fallocate; writes inside the file still work), and that CANCEL,
+ * FD_UNPRESERVE and closing the device undo it all, pins included.
+ */
+#define _GNU_SOURCE
+#include <linux/falloc.h>
+#include <sys/mount.h>
+#include <sys/mman.h>
+
+#include "../kselftest_harness.h"
+#include "luo_test_utils.h"
+#include "luo_memfd_utils.h"
+
+#define TOKEN 0x3e3f
+#define SIZE (4 * MiB)
+
+#define TMPFS_DIR "/tmp/luo_tmpfs"
+
+static int mount_tmpfs(void)
+{
+	mkdir("/tmp", 0755);
+	mkdir(TMPFS_DIR, 0755);
+	return mount("tmpfs", TMPFS_DIR, "tmpfs", 0, NULL) ? -errno : 0;
+}
+
+FIXTURE(memfd)
+{
+	int fd;
+	int memfd;
+};
+
+FIXTURE_SETUP(memfd)
+{
+	self->fd = luo_open();
+	ASSERT_LE(0, self->fd);
+	self->memfd = luo_memfd_random("luo_memfd", SIZE, 1, MFD_ALLOW_SEALING);
+	ASSERT_LE(0, self->memfd);
+}
+
+FIXTURE_TEARDOWN(memfd)
+{
+	if (luo_get_state(self->fd) != LIVEUPDATE_STATE_NORMAL)
+		luo_set_event(self->fd, LIVEUPDATE_CANCEL);
+	close(self->memfd);
+	close(self->fd);
+}
+
+/* Every change of the file's size or allocation: 0 or -errno each. */
+struct changes {
+	int shrink, grow, write_past_eof, falloc, falloc_keep, punch;
+};
+
+static struct changes try_changes(int memfd)
+{
+	struct changes c;
+	char byte = 1;
+
+	c.shrink = ftruncate(memfd, SIZE / 2) ? -errno : 0;
+	c.grow = ftruncate(memfd, SIZE * 2) ? -errno : 0;
+	c.write_past_eof = pwrite(memfd, &byte, 1, SIZE) == 1 ? 0 : -errno;
+	c.falloc = fallocate(memfd, 0, 0, SIZE * 2) ? -errno : 0;
+	c.falloc_keep = fallocate(memfd, FALLOC_FL_KEEP_SIZE, SIZE, SIZE) ? -errno : 0;
+	c.punch = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			    LUO_PAGE_SIZE) ? -errno : 0;
+	/* Back to the original size for the next round. */
+	ftruncate(memfd, SIZE);
+	return c;
+}
+
+#define EXPECT_ALL(expected, c) do {					\
+	EXPECT_EQ(expected, (c).shrink);				\
+	EXPECT_EQ(expected, (c).grow);					\
+	EXPECT_EQ(expected, (c).write_past_eof);			\
+	EXPECT_EQ(expected, (c).falloc);				\
+	EXPECT_EQ(expected, (c).falloc_keep);				\
+	EXPECT_EQ(expected, (c).punch);					\
+} while (0)
+
+static int write_inside(int memfd)
+{
+	char buf[8] = "inside!", back[8] = "";
+
+	if (pwrite(memfd, buf, sizeof(buf), 4096) != sizeof(buf))
+		return -errno;
+	if (pread(memfd, back, sizeof(back), 4096) != sizeof(back))
+		return -errno;
+	return memcmp(buf, back, sizeof(buf)) ? -EIO : 0;
+}
+
+TEST_F(memfd, frozen_while_prepared_and_thawed_by_cancel)
+{
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, TOKEN));
+	/* Only recorded: nothing frozen yet. */
+	EXPECT_ALL(0, try_changes(self->memfd));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_PREPARED, luo_fd_state(self->fd, TOKEN, 0));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	EXPECT_EQ(0, write_inside(self->memfd));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_fd_state(self->fd, TOKEN, 0));
+	EXPECT_ALL(0, try_changes(self->memfd));
+}
+
+TEST_F(memfd, per_file_prepare_ahead_of_the_global_one)
+{
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, TOKEN));
+	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	/* The global PREPARE keeps the file as it is. */
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_PREPARED, luo_fd_state(self->fd, TOKEN, 0));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	EXPECT_ALL(0, try_changes(self->memfd));
+	/* Per-file PREPARE, then per-file CANCEL. */
+	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_PREPARE));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_CANCEL));
+	EXPECT_ALL(0, try_changes(self->memfd));
+}
+
+TEST_F(memfd, unpreserve_thaws)
+{
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, TOKEN));
+	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_PREPARE));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	ASSERT_EQ(0, luo_fd_unpreserve(self->fd, TOKEN));
+	EXPECT_ALL(0, try_changes(self->memfd));
+}
+
+TEST_F(memfd, accepted_files)
+{
+	int fd2 = memfd_create("luo_empty", 0);
+	int tmp;
+
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, mount_tmpfs());
+	tmp = open(TMPFS_DIR, O_TMPFILE | O_RDWR, 0600);
+	EXPECT_EQ(0, luo_fd_preserve(self->fd, self->memfd, 1));
+	EXPECT_EQ(0, luo_fd_preserve(self->fd, fd2, 2));
+	if (tmp >= 0) {
+		EXPECT_EQ(0, luo_fd_preserve(self->fd, tmp, 3));
+	} else {
+		TH_LOG("O_TMPFILE on tmpfs: %s", strerror(errno));
+	}
+	EXPECT_EQ(-EEXIST, luo_fd_preserve(self->fd, fd2, 4));
+	EXPECT_EQ(-EEXIST, luo_fd_preserve(self->fd, self->memfd, 2));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	close(fd2);
+	if (tmp >= 0)
+		close(tmp);
+	umount(TMPFS_DIR);
+}
+
+TEST_F(memfd, same_inode_twice_is_refused_at_prepare)
+{
+	char path[64];
+	int again;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->memfd);
+	again = open(path, O_RDWR);
+	ASSERT_LE(0, again);
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, 1));
+	/* Another struct file of the same inode: recorded... */
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, again, 2));
+	/* ...but two hand-overs of one inode cannot both come back. */
+	EXPECT_EQ(-EBUSY, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	/* The failed PREPARE thawed the first one again. */
+	EXPECT_ALL(0, try_changes(self->memfd));
+	close(again);
+}
+
+TEST_F(memfd, refused_files)
+{
+	int pipefd[2], tmpfs_file, huge;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, pipefd[0], 1));
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* A tmpfs file with a name: shmem, but not anonymous. */
+	ASSERT_EQ(0, mount_tmpfs());
+	tmpfs_file = open(TMPFS_DIR "/linked", O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, tmpfs_file);
+	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, tmpfs_file, 2));
+	close(tmpfs_file);
+	umount(TMPFS_DIR);
+
+	/* A hugetlb memfd: needs a reserved huge page to exist at all. */
+	luo_write_file("/proc/sys/vm/nr_hugepages", "2");
+	huge = memfd_create("luo_huge", MFD_HUGETLB);
+	ASSERT_LE(0, huge) TH_LOG("memfd_create(MFD_HUGETLB): %s", strerror(errno));
+	ASSERT_EQ(0, ftruncate(huge, 2 * MiB));
+	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, huge, 3));
+	close(huge);
+	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
+}
+
+TEST_F(memfd, closing_the_device_thaws_and_unpins)
+{
+	long pins = luo_pins();
+	int fd2 = luo_memfd_random("luo_big", 64 * MiB, 2, 0);
+
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, 1));
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, fd2, 2));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_ALL(-EPERM, try_changes(self->memfd));
+	/* Every folio of both files is pinned. */
+	EXPECT_LE(pins + (long)(68 * MiB / LUO_PAGE_SIZE), luo_pins());
+	close(self->fd);
+	self->fd = luo_open();
+	ASSERT_LE(0, self->fd);
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+	EXPECT_ALL(0, try_changes(self->memfd));
+	EXPECT_EQ(pins, luo_pins());
+	close(fd2);
+}
+
+TEST_HARNESS_MAIN

@@ -143,6 +143,7 @@ static void stage2(const struct bench_case *c)
 	}
 	printf("BENCH verified\n");
 	fflush(stdout);
+	t2 = now_us();
 	if (luo_set_event(fd, LIVEUPDATE_FINISH))
 		fail("FINISH");
 	t3 = now_us();

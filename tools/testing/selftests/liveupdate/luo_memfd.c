@@ -203,6 +203,8 @@ TEST_F(memfd, refused_files)
 	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
 }
 
+#define PIN_SLACK 1024
+
 TEST_F(memfd, closing_the_device_thaws_and_unpins)
 {
 	long pins = luo_pins();
@@ -213,14 +215,17 @@ TEST_F(memfd, closing_the_device_thaws_and_unpins)
 	ASSERT_EQ(0, luo_fd_preserve(self->fd, fd2, 2));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
 	EXPECT_ALL(-EPERM, try_changes(self->memfd));
-	/* Every folio of both files is pinned. */
-	EXPECT_LE(pins + (long)(68 * MiB / LUO_PAGE_SIZE), luo_pins());
+	/*
+	 * Every folio of both files is pinned. The vmstat counters lag by the
+	 * per-CPU batches not folded in yet, hence the slack.
+	 */
+	EXPECT_LE(pins + (long)(68 * MiB / LUO_PAGE_SIZE) - PIN_SLACK, luo_pins());
 	close(self->fd);
 	self->fd = luo_open();
 	ASSERT_LE(0, self->fd);
 	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
 	EXPECT_ALL(0, try_changes(self->memfd));
-	EXPECT_EQ(pins, luo_pins());
+	EXPECT_GE(pins + PIN_SLACK, luo_pins());
 	close(fd2);
 }
 

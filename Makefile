@@ -3,6 +3,7 @@
 #   make check                       build everything, run all tests in QEMU
 #   make vmtest PROG=/abs/static     run your program across a live update
 #   make bench                       time memfd preservation (not a test)
+#   make bench-compare               the same, ours against upstream 7.3's C LUO
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
@@ -17,7 +18,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check vmtest bench clippy rustfmt clean
+.PHONY: all setup sync kernel guest check vmtest bench bench-compare clippy rustfmt clean
 
 all: kernel
 
@@ -42,9 +43,20 @@ vmtest: kernel guest
 	@python3 $(WB)/vmrun.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init --prog $(PROG) \
 		--log $(OUT)/logs/vmtest.log $(if $(APPEND),--append "$(APPEND)")
 
+BENCH_ARGS = --init $(GUEST_DIR)/init $(if $(RUNS),--runs $(RUNS)) $(if $(CASES),--cases $(CASES))
+UPSTREAM_OBJ := $(LUO_CACHE)/build/obj-upstream
+
 bench: kernel guest
-	@python3 $(WB)/bench.py --kernel $(BZIMAGE) --init $(GUEST_DIR)/init \
-		--prog $(GUEST_DIR)/bench/luo_bench --out $(OUT)/bench $(if $(RUNS),--runs $(RUNS))
+	@python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
+		--out $(OUT)/bench $(BENCH_ARGS)
+
+# Ours against pristine Linux 7.3's C LUO, same VM, same workload.
+bench-compare: kernel guest
+	@bash $(WB)/setup.sh --bench
+	@UPSTREAM_OBJ=$(UPSTREAM_OBJ) bash $(WB)/build-upstream.sh
+	@/usr/bin/python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
+		--side upstream=$(UPSTREAM_OBJ)/arch/x86/boot/bzImage,$(GUEST_DIR)/bench/bench_upstream \
+		--out $(OUT)/bench-compare $(BENCH_ARGS)
 
 # Clippy over the whole Rust build, in its own object directory so that the
 # test kernel's objects stay valid. Fails on any warning in our code.

@@ -28,23 +28,27 @@
 //!  36  u32  flags, 0
 //!  40  u64  pages in all runs together  (first chunk)
 //! then the runs, 16 bytes each:
-//!   0  u64  pfn << 12 | order           (bits 6-11 zero)
-//!   8  u64  index << 24 | count         (count 1 .. 2^24 - 1)
+//!   0  u64  pfn << 12 | pages << 6 | order   (bits 7-11 zero)
+//!   8  u64  index << 24 | count              (count 1 .. 2^24 - 1)
 //! ```
 //!
 //! A run is `count` folios of `1 << order` pages, physically contiguous,
 //! starting at page frame `pfn`, that hold the file's pages from `index`
 //! on. Runs are sorted by index and do not overlap. A dense file of
 //! physically contiguous folios is one run per 2^24 folios: well under a
-//! byte per page. The next kernel validates every field before it touches
-//! memory, and each folio KHO gives back must have the recorded order.
+//! byte per page. With `pages` set (order 0 only), the run was preserved
+//! with `kho_preserve_pages()` as one range, which KHO keeps as a few large
+//! aligned chunks, so the next kernel reserves it quickly; otherwise each
+//! folio was preserved whole, huge pages included. The next kernel
+//! validates every field before it touches memory, and each folio KHO gives
+//! back must have the recorded order.
 
 use core::ops::Range;
 use kernel::{
     alloc::{KVec, VVec},
     debugfs,
     fs::File,
-    kho::{IncomingBuffer, PreservedBuffer},
+    kho::{IncomingBuffer, IncomingPages, PreservedBuffer},
     liveupdate::{self, FileHandler, FileHandlerRegistration},
     memfd::{NewMemfd, PinnedFolio, Shmem, MAX_FOLIO_ORDER},
     new_mutex,
@@ -86,6 +90,8 @@ struct Run {
     order: u32,
     index: u64,
     count: u64,
+    /// Preserved as one range of pages, not folio by folio.
+    as_pages: bool,
 }
 
 impl Run {
@@ -106,7 +112,8 @@ impl Run {
     }
 
     fn encode(&self, out: &mut [u8]) {
-        out[0..8].copy_from_slice(&(self.pfn << 12 | u64::from(self.order)).to_le_bytes());
+        let word0 = self.pfn << 12 | u64::from(self.as_pages) << 6 | u64::from(self.order);
+        out[0..8].copy_from_slice(&word0.to_le_bytes());
         out[8..16].copy_from_slice(&(self.index << 24 | self.count).to_le_bytes());
     }
 
@@ -119,9 +126,11 @@ impl Run {
             order: (word0 & 0x3f) as u32,
             index: word1 >> 24,
             count: word1 & MAX_COUNT,
+            as_pages: word0 & 0x40 != 0,
         };
         let aligned = |x: u64| x & ((1 << run.order) - 1) == 0;
-        let ok = word0 & 0xfc0 == 0
+        let ok = word0 & 0xf80 == 0
+            && (!run.as_pages || run.order == 0)
             && run.order <= MAX_FOLIO_ORDER
             && run.count != 0
             && aligned(run.pfn)
@@ -163,27 +172,36 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(v)
 }
 
+/// Adds a folio `(pfn, order, index)` to `runs`, the folios so far in
+/// index order: it extends the last run or starts a new one.
+fn add_to_runs(runs: &mut VVec<Run>, pfn: u64, order: u32, index: u64) -> Result {
+    if index + (1 << order) > INDEX_LIMIT {
+        return Err(EFBIG);
+    }
+    if let Some(last) = runs.last_mut() {
+        if last.extend(pfn, order, index) {
+            return Ok(());
+        }
+    }
+    runs.push(
+        Run {
+            pfn,
+            order,
+            index,
+            count: 1,
+            as_pages: false,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(())
+}
+
 /// Groups folios `(pfn, order, index)`, sorted by index, into runs.
+#[cfg(CONFIG_KUNIT)]
 fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<VVec<Run>> {
-    let mut runs: VVec<Run> = VVec::new();
+    let mut runs = VVec::new();
     for (pfn, order, index) in folios {
-        if index + (1 << order) > INDEX_LIMIT {
-            return Err(EFBIG);
-        }
-        if let Some(last) = runs.last_mut() {
-            if last.extend(pfn, order, index) {
-                continue;
-            }
-        }
-        runs.push(
-            Run {
-                pfn,
-                order,
-                index,
-                count: 1,
-            },
-            GFP_KERNEL,
-        )?;
+        add_to_runs(&mut runs, pfn, order, index)?;
     }
     Ok(runs)
 }
@@ -312,7 +330,7 @@ impl Stats {
         let counts = [
             (&self.files, 1),
             (&self.pages, o.info.pages),
-            (&self.runs, o.runs),
+            (&self.runs, o.runs.len() as u64),
             (&self.chunks, o.chunks.len() as u64),
             (&self.metadata, o.metadata_bytes()),
         ];
@@ -352,7 +370,7 @@ struct Outgoing {
     /// hole was filled since.
     nr_pages: u64,
     info: FileInfo,
-    runs: u64,
+    runs: VVec<Run>,
     folios: VVec<PinnedFolio>,
     chunks: KVec<PreservedBuffer>,
 }
@@ -364,11 +382,14 @@ impl Outgoing {
         shmem.swap_in()?;
         let nr_pages = shmem.nr_pages();
         let mut folios = VVec::new();
-        shmem.for_each_present_run(|first, count| shmem.pin(first, count, &mut folios))?;
-        for folio in folios.iter() {
-            folio.make_uptodate();
+        let mut runs = VVec::new();
+        shmem.pin_present(|folio, at| {
+            add_to_runs(&mut runs, at.pfn, at.order, at.index)?;
+            Ok(folios.push(folio, GFP_KERNEL)?)
+        })?;
+        for run in runs.iter_mut() {
+            run.as_pages = run.order == 0 && run.count > 1;
         }
-        let runs = build_runs(folios.iter().map(|f| (f.pfn(), f.order(), f.index())))?;
         let info = FileInfo {
             size: shmem.size(),
             pos: shmem.pos().max(0) as u64,
@@ -376,34 +397,79 @@ impl Outgoing {
             pages: runs.iter().map(Run::pages).sum(),
         };
         let chunks = write_chunks(&runs, &info)?;
-        for (i, folio) in folios.iter().enumerate() {
-            if let Err(e) = folio.preserve() {
-                for folio in &folios[..i] {
-                    folio.unpreserve();
-                }
-                return Err(e);
-            }
-        }
-        Ok(Self {
+        let mut o = Self {
             data: chunks[0].phys(),
             inode: shmem.inode_key(),
             nr_pages,
             info,
-            runs: runs.len() as u64,
+            runs,
             folios,
             chunks,
-        })
+        };
+        o.preserve()?;
+        Ok(o)
+    }
+
+    /// Calls `f(run, its folios)` for every run.
+    fn for_each_run(&self, mut f: impl FnMut(&Run, &[PinnedFolio]) -> Result) -> Result {
+        let mut at = 0;
+        for run in self.runs.iter() {
+            let n = usize::try_from(run.count).map_err(|_| EINVAL)?;
+            let folios = self.folios.get(at..at + n).ok_or(EINVAL)?;
+            f(run, folios)?;
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Preserves every folio with KHO; all or nothing.
+    fn preserve(&mut self) -> Result {
+        let mut done = 0usize;
+        let result = self.for_each_run(|run, folios| {
+            if run.as_pages {
+                PinnedFolio::preserve_pages(folios)?;
+            } else {
+                for folio in folios {
+                    folio.preserve()?;
+                }
+            }
+            done += 1;
+            Ok(())
+        });
+        if result.is_err() {
+            // Undo the runs done, and the folios of the one that failed.
+            let mut undone = 0usize;
+            let _ = self.for_each_run(|run, folios| {
+                if undone <= done {
+                    Self::unpreserve_run(run, folios);
+                }
+                undone += 1;
+                Ok(())
+            });
+        }
+        result
+    }
+
+    fn unpreserve_run(run: &Run, folios: &[PinnedFolio]) {
+        if run.as_pages {
+            PinnedFolio::unpreserve_pages(folios);
+        } else {
+            for folio in folios {
+                folio.unpreserve();
+            }
+        }
     }
 
     /// The bytes of headers and runs it hands over.
     fn metadata_bytes(&self) -> u64 {
-        (self.chunks.len() * HEADER_SIZE) as u64 + self.runs * RUN_SIZE as u64
+        (self.chunks.len() * HEADER_SIZE + self.runs.len() * RUN_SIZE) as u64
     }
 
     fn unpreserve(&self) {
-        for folio in self.folios.iter() {
-            folio.unpreserve();
-        }
+        let _ = self.for_each_run(|run, folios| {
+            Self::unpreserve_run(run, folios);
+            Ok(())
+        });
     }
 
     /// Records the file position in the first chunk.
@@ -452,6 +518,20 @@ impl Incoming {
         };
         let mut seen = 0u64;
         for run in runs.iter() {
+            if seen + run.count <= self.taken {
+                seen += run.count;
+                continue;
+            }
+            if run.as_pages {
+                // A range comes back whole, or not at all.
+                seen += run.count;
+                self.taken = seen;
+                let pages = IncomingPages::restore(run.pfn * PAGE_SIZE, run.count)?;
+                for (i, page) in (0u64..).zip(pages) {
+                    f(page, run.index + i)?;
+                }
+                continue;
+            }
             let range: Range<u64> = 0..run.count;
             for i in range {
                 seen += 1;
@@ -500,6 +580,7 @@ impl MemfdHandler {
         let info = incoming.parsed.as_ref().ok_or(EIO)?.0;
         let mut memfd = NewMemfd::new(c"memfd:luo")?;
         memfd.set_size(info.size)?;
+        memfd.reserve(info.pages)?;
         incoming.take_folios(|folio, index| memfd.add_folio(folio, index))?;
         memfd.add_seals(info.seals)?;
         memfd.set_pos(info.pos as i64)?;
@@ -542,10 +623,18 @@ impl FileHandler for MemfdHandler {
         let mut outgoing = self.outgoing.lock();
         let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
         if shmem.nr_pages() != o.nr_pages {
-            // Holes were written since PREPARE: preserve the file again.
-            // Folios preserved before stay preserved (KHO keeps one mark
-            // per folio), and the old pins and chunks go.
-            let again = Outgoing::serialize(&shmem)?;
+            // Holes were written since PREPARE: preserve the file again;
+            // the old pins and chunks go.
+            // KHO must not keep the old ranges beside the new ones.
+            o.unpreserve();
+            let again = match Outgoing::serialize(&shmem) {
+                Ok(again) => again,
+                Err(e) => {
+                    // The update is cancelled, which unpreserves again.
+                    let _ = o.preserve();
+                    return Err(e);
+                }
+            };
             self.stats.account(o, false);
             self.stats.account(&again, true);
             *o = again;
@@ -696,6 +785,7 @@ mod tests {
             order: 9,
             index: 0x200,
             count: 3,
+            as_pages: false,
         };
         let mut b = [0u8; RUN_SIZE];
         run.encode(&mut b);
@@ -717,9 +807,23 @@ mod tests {
         };
         bad.encode(&mut b);
         assert_eq!(Run::decode(&b), None);
+        // A range of pages is order 0 only.
+        let bad = Run {
+            as_pages: true,
+            ..run
+        };
+        bad.encode(&mut b);
+        assert_eq!(Run::decode(&b), None);
+        let pages = Run {
+            order: 0,
+            as_pages: true,
+            ..run
+        };
+        pages.encode(&mut b);
+        assert_eq!(Run::decode(&b), Some(pages));
         // Reserved bits.
         run.encode(&mut b);
-        b[0] |= 0x40;
+        b[0] |= 0x80;
         assert_eq!(Run::decode(&b), None);
     }
 }

@@ -1,72 +1,200 @@
 #!/usr/bin/env python3
-"""bench.py - memfd live update benchmark (make bench).
+"""bench.py - memfd live update benchmarks: make bench and make bench-compare.
 
-Boots the VM once per case and run, preserves one memfd, kexecs into the
-same kernel and restores it (workbench/bench/luo_bench.c), and prints the
-medians as a table; out/bench/memfd.csv keeps every run.
+Each run boots a VM, preserves memfds, kexecs into the same kernel and
+restores them (workbench/bench/bench_common.h). `--side NAME=KERNEL,PROG`
+names a kernel and its client; with two sides (ours and upstream), the runs
+alternate between them and the table gets upstream/ours ratios.
 
-Times inside one kernel come from the guest's CLOCK_MONOTONIC; anything
-that spans the kexec comes from the host's timestamps of serial lines
-(the next kernel's clock starts again). The blackout runs from the line
-just before the kexec to the line that says the memfd is restored and
-every byte verified. This is a benchmark, not a test: nothing here is
-asserted, apart from the bytes having come back.
+Times inside one kernel come from the guest's CLOCK_MONOTONIC. Anything
+that spans the kexec comes from the host's timestamps of serial lines, since
+the next kernel's clock starts again: kexec (the "BENCH kexec" line to the
+next kernel's "Linux version" line), boot (that line to init's first line),
+blackout (the "BENCH kexec" line to "BENCH verified", the files restored and
+every byte checked). Nothing here is asserted apart from the bytes having
+come back: this is a benchmark, not a test.
+
+Writes every run to OUT/runs.csv, the medians to OUT/summary.csv and, with
+matplotlib, a chart to OUT/compare.png.
 """
 
 import argparse
 import csv
 import os
+import platform
 import re
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmrun  # noqa: E402
 
-CASES = ['dense64', 'dense256', 'dense1024', 'sparse256']
+CASES = ['dense64', 'dense256', 'dense1024', 'sparse256', 'many1000']
 KV_RE = re.compile(r'(\w+)=(\S+)')
 FROZEN_RE = re.compile(r'liveupdate: frozen in (\d+) us')
-STATS_RE = re.compile(r'BENCH memfd_luo files (\d+) pages (\d+) runs (\d+) chunks (\d+) '
-                      r'metadata_bytes (\d+)')
+RECEIVED_RE = re.compile(r'liveupdate: hand-over received in (\d+) us')
+
+# (column, title, unit divisor): what the tables show, in this order.
+PHASES = [
+    ('preserve_ms', 'preserve', 1),
+    ('prepare_ms', 'prepare', 1),
+    ('freeze_ms', 'freeze', 1),
+    ('kexec_ms', 'kexec->next', 1),
+    ('boot_ms', 'boot->init', 1),
+    ('restore_ms', 'restore', 1),
+    ('verify_ms', 'verify', 1),
+    ('finish_ms', 'finish', 1),
+    ('blackout_ms', 'blackout', 1),
+    ('metadata_bytes', 'metadata B', 1),
+    ('memory_used_mib', 'mem used MiB', 1),
+]
 
 
-def one_run(args, case, index):
-    log = os.path.join(args.out, '%s-%d.log' % (case, index))
-    run = vmrun.boot(args.kernel, args.init, 'kexec /bin/luo_bench 2\n', [args.prog],
-                     'liveupdate=on luobench.case=' + case, log, args.timeout, mem=args.mem)
-    row = {'case': case, 'run': index}
-    t_kexec = t_verified = t_next = None
-    for t, text in run.lines:
+def one_run(side, kernel, prog, case, index, args):
+    log = os.path.join(args.out, '%s-%s-%d.log' % (side, case, index))
+    plan = 'kexec /bin/%s 2\n' % os.path.basename(prog)
+    run = vmrun.boot(kernel, args.init, plan, [prog], 'liveupdate=on luobench.case=' + case,
+                     log, args.timeout, mem=args.mem)
+    row = {'side': side, 'case': case, 'run': index}
+    t = {}
+    for ts, text in run.lines:
         body = text.strip()
         if body.startswith('BENCH error'):
-            raise SystemExit('%s run %d: %s (see %s)' % (case, index, body, log))
-        m = FROZEN_RE.search(body)
-        if m:
-            row['freeze_us'] = int(m.group(1))
-        m = STATS_RE.search(body)
-        if m:
-            row['pages'], row['runs'], row['metadata_bytes'] = (int(m.group(i)) for i in (2, 3, 5))
+            raise SystemExit('%s %s run %d: %s (see %s)' % (side, case, index, body, log))
+        for regex, key in ((FROZEN_RE, 'freeze_us'), (RECEIVED_RE, 'received_us')):
+            m = regex.search(body)
+            if m:
+                row[key] = int(m.group(1))
         if body.startswith('BENCH kexec'):
-            t_kexec = t
-        elif t_kexec is not None and t_next is None and 'Linux version' in body:
-            t_next = t
+            t['kexec'] = ts
+        elif 'kexec' in t and 'next' not in t and 'Linux version' in body:
+            t['next'] = ts
+        elif 'next' in t and 'init' not in t and 'LUOTEST BOOT' in body:
+            t['init'] = ts
         elif body.startswith('BENCH verified'):
-            t_verified = t
+            t['verified'] = ts
         elif body.startswith('BENCH '):
             for k, v in KV_RE.findall(body):
-                row[k] = int(v) if v.isdigit() else v
-    if None in (t_kexec, t_verified, t_next) or run.timed_out:
-        raise SystemExit('%s run %d did not complete (see %s)' % (case, index, log))
-    row['kexec_to_next_kernel_ms'] = round((t_next - t_kexec) * 1000, 1)
-    row['blackout_ms'] = round((t_verified - t_kexec) * 1000, 1)
+                row[k] = int(v) if v.lstrip('-').isdigit() else v
+    if len(t) < 4 or run.timed_out:
+        raise SystemExit('%s %s run %d did not complete (see %s)' % (side, case, index, log))
+    for key in ('preserve', 'prepare', 'freeze', 'restore', 'verify', 'finish'):
+        if key + '_us' in row:
+            row[key + '_ms'] = row[key + '_us'] / 1000
+    row['kexec_ms'] = (t['next'] - t['kexec']) * 1000
+    row['boot_ms'] = (t['init'] - t['next']) * 1000
+    row['blackout_ms'] = (t['verified'] - t['kexec']) * 1000
+    row['memory_used_mib'] = row.get('memory_used_kib', 0) / 1024
     return row
+
+
+def median(rows, side, case, key):
+    values = [r[key] for r in rows if r['side'] == side and r['case'] == case and key in r]
+    return statistics.median(values) if values else None
+
+
+def fmt(v):
+    if v is None:
+        return '-'
+    return '%.0f' % v if abs(v) >= 100 else '%.1f' % v if abs(v) >= 1 else '%.2f' % v
+
+
+def print_tables(rows, sides, cases, out):
+    summary = []
+    for case in cases:
+        print('\n%s' % case)
+        head = '  %-14s' % 'phase' + ''.join('%12s' % s for s in sides)
+        if len(sides) == 2:
+            head += '%14s' % ('%s/%s' % (sides[1], sides[0]))
+        print(head)
+        for key, title, _ in PHASES:
+            values = [median(rows, s, case, key) for s in sides]
+            if all(v is None for v in values):
+                continue
+            line = '  %-14s' % title + ''.join('%12s' % fmt(v) for v in values)
+            ratio = None
+            if len(sides) == 2 and None not in values and values[0] > 0:
+                ratio = values[1] / values[0]
+                line += '%13.2fx' % ratio
+            print(line)
+            summary.append({'case': case, 'phase': key,
+                            **{s: v for s, v in zip(sides, values)},
+                            'ratio': ratio})
+    with open(os.path.join(out, 'summary.csv'), 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=['case', 'phase'] + sides + ['ratio'])
+        w.writeheader()
+        w.writerows(summary)
+    return summary
+
+
+def boot_cost(rows, sides):
+    """The next kernel's extra kexec+boot time per preserved GiB, from the
+    dense64 and dense1024 cases."""
+    print('\nextra kexec+boot time of the next kernel per preserved GiB (dense1024 - dense64)')
+    for s in sides:
+        small = [median(rows, s, 'dense64', k) for k in ('kexec_ms', 'boot_ms')]
+        big = [median(rows, s, 'dense1024', k) for k in ('kexec_ms', 'boot_ms')]
+        if None in small or None in big:
+            continue
+        extra = (sum(big) - sum(small)) / (960 / 1024)
+        print('  %-10s %8.0f ms/GiB' % (s, extra))
+
+
+def breakdown(rows, side):
+    """Where the blackout of each case goes, on one side."""
+    print('\nblackout breakdown (%s, ms): freeze is inside kexec->next' % side)
+    print('  %-10s %9s %9s %12s %11s %9s %9s %9s %10s' % (
+        'case', 'freeze', 'kexec', 'boot->init', 'init->prog', 'restore', 'verify',
+        'blackout', 'LUO share'))
+    for case in sorted({r['case'] for r in rows if r['side'] == side}, key=CASES.index):
+        m = {k: median(rows, side, case, k) for k in
+             ('freeze_ms', 'kexec_ms', 'boot_ms', 'restore_ms', 'verify_ms', 'blackout_ms',
+              'received_us')}
+        if None in (m['kexec_ms'], m['boot_ms'], m['restore_ms'], m['verify_ms']):
+            continue
+        rest = m['blackout_ms'] - m['kexec_ms'] - m['boot_ms'] - m['restore_ms'] - m['verify_ms']
+        own = (m['freeze_ms'] or 0) + (m['received_us'] or 0) / 1000
+        share = 100 * own / (m['kexec_ms'] + m['boot_ms'])
+        print('  %-10s %9s %9s %12s %11s %9s %9s %9s %9.2f%%' % (
+            case, fmt(m['freeze_ms']), fmt(m['kexec_ms']), fmt(m['boot_ms']), fmt(rest),
+            fmt(m['restore_ms']), fmt(m['verify_ms']), fmt(m['blackout_ms']), share))
+    print('  (LUO share: freeze + reading the hand-over at boot, over kexec-to-init)')
+
+
+def chart(summary, sides, cases, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('no matplotlib: chart skipped (make setup-bench installs it)')
+        return
+    phases = [('preserve_ms', 'preserve'), ('restore_ms', 'restore'),
+              ('kexec_ms', 'kexec->next kernel'), ('blackout_ms', 'blackout')]
+    fig, axes = plt.subplots(1, len(phases), figsize=(4 * len(phases), 4))
+    for ax, (key, title) in zip(axes, phases):
+        width = 0.8 / len(sides)
+        for i, s in enumerate(sides):
+            ys = [next((r[s] for r in summary if r['case'] == c and r['phase'] == key), 0) or 0
+                  for c in cases]
+            ax.bar([x + i * width for x in range(len(cases))], ys, width, label=s)
+        ax.set_title(title + ' (ms, median)')
+        ax.set_xticks([x + width * (len(sides) - 1) / 2 for x in range(len(cases))])
+        ax.set_xticklabels(cases, rotation=45, ha='right', fontsize=8)
+        ax.set_yscale('log')
+    axes[0].legend()
+    fig.suptitle('memfd live update, %s (QEMU TCG; emulator times)' % ' vs '.join(sides))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print('chart: ' + path)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--kernel', required=True)
+    ap.add_argument('--side', action='append', required=True,
+                    help='NAME=KERNEL,PROG (twice to compare; the first is ours)')
     ap.add_argument('--init', required=True)
-    ap.add_argument('--prog', required=True)
     ap.add_argument('--out', required=True)
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--mem', default='3G')
@@ -74,42 +202,40 @@ def main():
     ap.add_argument('--cases', default=','.join(CASES))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    sides = []
+    for spec in args.side:
+        name, paths = spec.split('=', 1)
+        kernel, prog = paths.split(',')
+        sides.append((name, kernel, prog))
+    cases = args.cases.split(',')
 
     rows = []
-    for case in args.cases.split(','):
+    for case in cases:
         for i in range(args.runs):
-            row = one_run(args, case, i)
-            print('%s run %d: blackout %.0f ms' % (case, i, row['blackout_ms']), flush=True)
-            rows.append(row)
+            for name, kernel, prog in sides:
+                row = one_run(name, kernel, prog, case, i, args)
+                print('%-8s %-10s run %d: blackout %6.0f ms' % (name, case, i,
+                                                               row['blackout_ms']), flush=True)
+                rows.append(row)
 
-    fields = ['case', 'run', 'size', 'pages_written', 'preserve_us', 'prepare_us', 'freeze_us',
-              'kexec_to_next_kernel_ms', 'restore_us', 'verify_us', 'finish_us', 'blackout_ms',
-              'pages', 'runs', 'metadata_bytes', 'pages_restored']
-    path = os.path.join(args.out, 'memfd.csv')
-    with open(path, 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
+    with open(os.path.join(args.out, 'runs.csv'), 'w', newline='') as f:
+        keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in
+                      ('side', 'case', 'run'), k))
+        w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
 
-    def med(case, key):
-        return statistics.median(r[key] for r in rows if r['case'] == case)
-
-    print('\nmemfd live update, medians of %d runs (QEMU TCG, -m %s; emulator times)'
-          % (args.runs, args.mem))
-    head = ('case', 'preserve+prepare ms', 'freeze ms', 'restore ms', 'metadata B/GiB',
-            'blackout ms', 'pages kept')
-    print('%-10s %20s %10s %11s %15s %12s %11s' % head)
-    for case in args.cases.split(','):
-        size = med(case, 'size')
-        print('%-10s %20.1f %10.2f %11.1f %15.0f %12.0f %11d' % (
-            case,
-            (med(case, 'preserve_us') + med(case, 'prepare_us')) / 1000,
-            med(case, 'freeze_us') / 1000,
-            med(case, 'restore_us') / 1000,
-            med(case, 'metadata_bytes') * (1 << 30) / size,
-            med(case, 'blackout_ms'),
-            med(case, 'pages_restored')))
-    print('every run: ' + path)
+    names = [s[0] for s in sides]
+    print('\nmemfd live update, medians of %d runs; QEMU TCG -m %s on %s, %d CPUs, %s '
+          '(emulator times: compare ratios, not absolutes)'
+          % (args.runs, args.mem, platform.machine(), os.cpu_count(),
+             time.strftime('%Y-%m-%d')))
+    summary = print_tables(rows, names, cases, args.out)
+    boot_cost(rows, names)
+    breakdown(rows, names[0])
+    if len(names) > 1:
+        chart(summary, names, cases, os.path.join(args.out, 'compare.png'))
+    print('every run: %s' % os.path.join(args.out, 'runs.csv'))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ for ex in "$REPO"/workbench/examples/*.c; do
 done
 mkdir -p "$GUEST_DIR/bench"
 gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
-	-I"$REPO/kernel/liveupdate" -o "$GUEST_DIR/bench/luo_bench" "$REPO/workbench/bench/luo_bench.c"
+	-o "$GUEST_DIR/bench/bench_ours" "$REPO/workbench/bench/bench_ours.c"
 make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
 	LDFLAGS=-static all

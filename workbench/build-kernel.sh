@@ -5,7 +5,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-FRAGMENTS=("$REPO/workbench/vm.config" "$REPO/tools/testing/selftests/liveupdate/config" ${EXTRA_CONFIG:-})
+# LUO_CONFIG replaces the LUO options (make bench-compare builds pristine
+# upstream with its own); EXTRA_CONFIG adds fragments.
+FRAGMENTS=("$REPO/workbench/vm.config"
+	   "${LUO_CONFIG:-$REPO/tools/testing/selftests/liveupdate/config}" ${EXTRA_CONFIG:-})
 
 kmake() {
 	make -C "$SRC_DIR" O="$OBJ_DIR" RUSTC="$RUSTC" BINDGEN="$BINDGEN" \
@@ -13,7 +16,7 @@ kmake() {
 	     RUSTDOC=/usr/bin/rustdoc HOSTRUSTC="$RUSTC" "$@"
 }
 
-log "base: Linux $(make -s -C "$SRC_DIR" kernelversion) from linux-source-7.3 $(base_version)"
+log "base: Linux $(make -s -C "$SRC_DIR" kernelversion) from linux-source-7.3 $(base_version)${LUO_CONFIG:+, pristine}"
 mkdir -p "$OBJ_DIR"
 frag_stamp=$(cat "${FRAGMENTS[@]}" | sha256sum | cut -d' ' -f1)
 

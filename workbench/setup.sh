@@ -13,6 +13,8 @@ set -euo pipefail
 need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 	   kmod qemu-system-x86 device-tree-compiler python3
 	   rustc-web rust-web-src rust-web-clippy rustfmt-web libclang-19-dev)
+# make bench-compare draws its chart with Debian's matplotlib.
+[ "${1:-}" = --bench ] && need_pkgs+=(python3-matplotlib)
 
 install_host_packages() {
 	local missing=()

@@ -207,6 +207,7 @@ impl Orchestrator {
     /// At boot: takes the previous kernel's hand-over, or refuses it whole
     /// with one log line (the reason is in `/sys/kernel/liveupdate/handover`).
     pub(crate) fn receive_handover(&self, enabled: bool) {
+        let start = Instant::<Monotonic>::now();
         let received = match handover::receive() {
             Ok(None) => Received::Nothing,
             Ok(Some(_)) if !enabled => {
@@ -218,8 +219,15 @@ impl Orchestrator {
             },
             Err(why) => Received::Rejected(why),
         };
-        if let Received::Rejected(why) = received {
-            pr_err!("rejecting the previous kernel's hand-over: {}\n", why);
+        match &received {
+            Received::Rejected(why) => {
+                pr_err!("rejecting the previous kernel's hand-over: {}\n", why)
+            }
+            Received::Accepted => pr_info!(
+                "hand-over received in {} us\n",
+                start.elapsed().as_micros_ceil()
+            ),
+            Received::Nothing => (),
         }
         self.received.populate(received);
     }

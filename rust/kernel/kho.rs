@@ -14,6 +14,8 @@
 //!   the hand-over on drop.
 //! - [`IncomingBuffer`]: in the next kernel, a subtree or other memory the
 //!   previous kernel handed over, returned to the page allocator on drop.
+//! - [`IncomingPages`]: in the next kernel, a range of single pages the
+//!   previous kernel preserved as one, taken one by one.
 //!
 //! C header: [`include/linux/kexec_handover.h`](srctree/include/linux/kexec_handover.h).
 
@@ -241,5 +243,84 @@ impl Drop for IncomingBuffer {
     fn drop(&mut self) {
         // SAFETY: We own the folio by the type invariants.
         unsafe { bindings::folio_put(self.folio.as_ptr()) };
+    }
+}
+
+/// A range of single pages the previous kernel preserved together
+/// (`kho_preserve_pages()`), restored; each page is taken as an
+/// [`IncomingBuffer`] by iterating, the pages not taken are freed on drop.
+///
+/// # Invariants
+///
+/// `next` is the first of `left` restored, contiguous pages, owned by this
+/// value, each with one reference.
+pub struct IncomingPages {
+    next: NonNull<bindings::page>,
+    left: u64,
+}
+
+// SAFETY: The pages are owned by this value.
+unsafe impl Send for IncomingPages {}
+
+impl IncomingPages {
+    /// Restores the `nr` pages at `phys`, an address and count the previous
+    /// kernel handed over, which must match one `kho_preserve_pages()`
+    /// exactly; `EINVAL` otherwise (including addresses outside memory).
+    pub fn restore(phys: u64, nr: u64) -> Result<Self> {
+        let page = bindings::PAGE_SIZE as u64;
+        if phys % page != 0 || nr == 0 {
+            return Err(EINVAL);
+        }
+        let first = phys / page;
+        let last = first.checked_add(nr - 1).ok_or(EINVAL)?;
+        for pfn in [first, last] {
+            let pfn = usize::try_from(pfn).map_err(|_| EINVAL)?;
+            // SAFETY: `pfn_valid` accepts any number.
+            if unsafe { bindings::pfn_valid(pfn) } == 0 {
+                return Err(EINVAL);
+            }
+        }
+        let nr_pages = usize::try_from(nr).map_err(|_| EINVAL)?;
+        // SAFETY: The range starts and ends in memory with struct pages; KHO checks that each
+        // of its chunks was preserved and returns NULL otherwise.
+        let next =
+            NonNull::new(unsafe { bindings::kho_restore_pages(phys, nr_pages) }).ok_or(EINVAL)?;
+        // INVARIANT: Restored above, each page with one reference.
+        Ok(Self { next, left: nr })
+    }
+}
+
+impl Iterator for IncomingPages {
+    type Item = IncomingBuffer;
+
+    fn next(&mut self) -> Option<IncomingBuffer> {
+        if self.left == 0 {
+            return None;
+        }
+        let page = self.next;
+        self.left -= 1;
+        if self.left != 0 {
+            // SAFETY: The pages are contiguous in the memory map (KHO restored them with the
+            // same arithmetic), and one more is left.
+            self.next = unsafe { NonNull::new_unchecked(page.as_ptr().add(1)) };
+        }
+        // A single page with a reference is an order-0 folio.
+        let folio = page.cast::<bindings::folio>();
+        // SAFETY: We own the folio.
+        let addr = unsafe { bindings::folio_address(folio.as_ptr()) };
+        // INVARIANT: We hand over the page we owned; it holds `PAGE_SIZE` bytes at `addr`.
+        NonNull::new(addr.cast::<u8>()).map(|ptr| IncomingBuffer {
+            folio,
+            ptr,
+            len: bindings::PAGE_SIZE,
+        })
+    }
+}
+
+impl Drop for IncomingPages {
+    fn drop(&mut self) {
+        for page in self.by_ref() {
+            drop(page);
+        }
     }
 }

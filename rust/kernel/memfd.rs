@@ -8,7 +8,7 @@
 //! - [`ShmemLock`]: its inode lock, under which the mapping can be frozen
 //!   (no resize, no write past the end, no fallocate: `EPERM`).
 //! - [`PinnedFolio`]: a folio of a shmem file, pinned (so it neither moves
-//!   nor goes away) until dropped.
+//!   nor goes away) until dropped, and preserved with KHO on request.
 //! - [`NewMemfd`]: a memfd being rebuilt from preserved folios, not yet
 //!   visible to anybody.
 //!
@@ -17,7 +17,7 @@
 //! [`include/linux/memfd_luo.h`](srctree/include/linux/memfd_luo.h).
 
 use crate::{
-    alloc::{KVec, VVec},
+    alloc::KVec,
     bindings,
     error::{from_err_ptr, to_result},
     ffi::CStr,
@@ -122,102 +122,70 @@ impl<'a> Shmem<'a> {
         }
     }
 
-    /// Calls `f(first, count)` for every run of consecutive pages present in
-    /// the page cache below the end of the file, in order. Holes are
-    /// skipped; a run may span several folios.
-    pub fn for_each_present_run(&self, mut f: impl FnMut(u64, u64) -> Result) -> Result {
-        let end = self.size().div_ceil(PAGE_SIZE);
-        let mut run: Option<(u64, u64)> = None;
-        let mut start: usize = 0;
-        // SAFETY: An all-zero `folio_batch` is an empty, initialized batch (`folio_batch_init`).
-        let mut batch: bindings::folio_batch = unsafe { core::mem::zeroed() };
-        while (start as u64) < end {
-            // SAFETY: The mapping is valid; `batch` is empty, `filemap_get_folios` fills it
-            // with referenced folios and advances `start`.
-            let found = unsafe {
-                bindings::filemap_get_folios(
-                    self.inode().i_mapping,
-                    &mut start,
-                    (end - 1) as usize,
-                    &mut batch,
-                )
-            };
-            if found == 0 {
-                break;
-            }
-            let mut result = Ok(());
-            for &folio in &batch.folios[..usize::from(batch.nr)] {
-                // SAFETY: The batch holds a reference on each of its folios.
-                let (pos, order) =
-                    unsafe { (bindings::folio_pos(folio), bindings::folio_order(folio)) };
-                let first = pos as u64 / PAGE_SIZE;
-                let count = (1u64 << order).min(end.saturating_sub(first));
-                run = match run {
-                    Some((a, n)) if a + n == first => Some((a, n + count)),
-                    Some((a, n)) => {
-                        result = f(a, n);
-                        Some((first, count))
-                    }
-                    None => Some((first, count)),
-                };
-                if result.is_err() {
-                    break;
-                }
-            }
-            // SAFETY: Drops the references the batch holds and empties it.
-            unsafe { bindings::folio_batch_release(&mut batch) };
-            result?;
-            if start == 0 {
-                // `start` wrapped after the last possible index.
-                break;
-            }
-        }
-        match run {
-            Some((a, n)) => f(a, n),
-            None => Ok(()),
-        }
-    }
-
-    /// Pins the folios covering pages `first..first + count`, which must all
-    /// be present (see [`Self::for_each_present_run`]), and appends them
-    /// to `out` in order. Pinning moves folios out of memory that the next
-    /// kernel reuses (KHO scratch, CMA).
-    pub fn pin(&self, first: u64, count: u64, out: &mut VVec<PinnedFolio>) -> Result {
+    /// Pins every folio the file holds below its end and calls `f` for
+    /// each, in index order. Holes stay holes. Folios in memory that the
+    /// next kernel reuses (KHO scratch, which is CMA) are migrated first;
+    /// folios that fallocate reserved but nobody wrote are zeroed.
+    pub fn pin_present(&self, mut f: impl FnMut(PinnedFolio, FolioInfo) -> Result) -> Result {
         const BATCH: usize = 512;
+        let pages = self.size().div_ceil(PAGE_SIZE);
+        if pages == 0 {
+            return Ok(());
+        }
+        let end = usize::try_from(pages - 1).map_err(|_| EFBIG)?;
         let mut raw: KVec<*mut bindings::folio> = KVec::with_capacity(BATCH, GFP_KERNEL)?;
-        let mut next = first;
-        let end = first.checked_add(count).ok_or(EINVAL)?;
-        while next < end {
-            out.reserve(BATCH, GFP_KERNEL)?;
-            let last_byte = (end * PAGE_SIZE).min(self.size()) - 1;
-            let mut offset: usize = 0;
-            // SAFETY: The file is a valid shmem file; `raw` has room for `BATCH` pointers.
+        let mut info: KVec<bindings::memfd_luo_folio> = KVec::with_capacity(BATCH, GFP_KERNEL)?;
+        let mut start: usize = 0;
+        loop {
+            // SAFETY: The file is a valid shmem file; `raw` and `info` have room for `BATCH`
+            // entries; `start` is valid for reads and writes.
             let pinned = unsafe {
-                bindings::memfd_pin_folios(
+                bindings::memfd_luo_pin_folios(
                     self.file.as_ptr(),
-                    (next * PAGE_SIZE) as bindings::loff_t,
-                    last_byte as bindings::loff_t,
+                    &mut start,
+                    end,
                     raw.as_mut_ptr(),
+                    info.as_mut_ptr(),
                     BATCH as u32,
-                    &mut offset,
                 )
             };
             let pinned = usize::try_from(to_result_long(pinned)?).map_err(|_| EINVAL)?;
-            if pinned == 0 || pinned > BATCH {
-                return Err(EINVAL);
+            if pinned == 0 {
+                return Ok(());
             }
-            for i in 0..pinned {
-                // SAFETY: `memfd_pin_folios` wrote `pinned` valid pointers.
-                let folio = unsafe { *raw.as_ptr().add(i) };
-                // INVARIANT: `memfd_pin_folios` pinned it once for us.
-                let folio = PinnedFolio(NonNull::new(folio).ok_or(EINVAL)?);
-                next = folio.index() + folio.nr_pages();
-                // Cannot fail: room was reserved above.
-                out.push(folio, GFP_KERNEL)?;
+            let mut result = Ok(());
+            for i in 0..pinned.min(BATCH) {
+                // SAFETY: The call wrote `pinned` valid entries to both arrays.
+                let (folio, at) = unsafe { (*raw.as_ptr().add(i), *info.as_ptr().add(i)) };
+                let Some(folio) = NonNull::new(folio) else {
+                    continue;
+                };
+                // INVARIANT: `memfd_luo_pin_folios` pinned it once for us.
+                let folio = PinnedFolio(folio);
+                let at = FolioInfo {
+                    pfn: at.pfn as u64,
+                    index: at.index as u64,
+                    order: at.order,
+                };
+                // After a failure, the rest are only unpinned (dropped).
+                if result.is_ok() {
+                    result = f(folio, at);
+                }
             }
+            result?;
         }
-        Ok(())
     }
+}
+
+/// Where a pinned folio is: a copy, for building a hand-over.
+#[derive(Clone, Copy, Debug)]
+pub struct FolioInfo {
+    /// Its first page frame.
+    pub pfn: u64,
+    /// Its first page index in the file.
+    pub index: u64,
+    /// It holds `1 << order` pages.
+    pub order: u32,
 }
 
 fn to_result_long(ret: isize) -> Result<isize> {
@@ -308,23 +276,34 @@ impl PinnedFolio {
         unsafe { bindings::kho_unpreserve_folio(self.as_ptr()) }
     }
 
-    /// Makes the folio up to date: a folio that fallocate reserved but
-    /// nobody wrote holds stale bytes until zeroed, so zero it now.
-    pub fn make_uptodate(&self) {
-        // SAFETY: As above.
-        if unsafe { bindings::folio_test_uptodate(self.as_ptr()) } {
-            return;
+    /// Preserves `run`, physically contiguous folios of one page each, as
+    /// one range of pages: KHO records it as a few large aligned chunks
+    /// instead of one entry per page, and the next kernel reserves it that
+    /// fast. It comes back with [`crate::kho::IncomingPages`]. `EINVAL` if
+    /// the folios are not single, contiguous pages.
+    pub fn preserve_pages(run: &[PinnedFolio]) -> Result {
+        let first = Self::check_pages(run)?;
+        // SAFETY: The folios are pinned and valid; a folio starts with its first page, and
+        // the `run.len()` pages from there are the run's folios, checked contiguous above.
+        to_result(unsafe { bindings::kho_preserve_pages(first, run.len()) })
+    }
+
+    /// Undoes [`Self::preserve_pages`] for the same run.
+    pub fn unpreserve_pages(run: &[PinnedFolio]) {
+        if let Ok(first) = Self::check_pages(run) {
+            // SAFETY: As in `preserve_pages`.
+            unsafe { bindings::kho_unpreserve_pages(first, run.len()) }
         }
-        // SAFETY: As above; the folio lock serializes with shmem, which zeroes a folio that
-        // is not up to date under the same lock.
-        unsafe {
-            bindings::folio_lock(self.as_ptr());
-            if !bindings::folio_test_uptodate(self.as_ptr()) {
-                bindings::folio_zero_range(self.as_ptr(), 0, bindings::folio_size(self.as_ptr()));
-                bindings::folio_mark_uptodate(self.as_ptr());
+    }
+
+    fn check_pages(run: &[PinnedFolio]) -> Result<*mut bindings::page> {
+        let first = run.first().ok_or(EINVAL)?;
+        for (i, folio) in run.iter().enumerate() {
+            if folio.order() != 0 || folio.pfn() != first.pfn() + i as u64 {
+                return Err(EINVAL);
             }
-            bindings::folio_unlock(self.as_ptr());
         }
+        Ok(first.as_ptr().cast())
     }
 }
 
@@ -336,8 +315,14 @@ impl Drop for PinnedFolio {
 }
 
 /// A memfd being rebuilt, not yet visible to user space.
+///
+/// # Invariants
+///
+/// `reserved` pages are accounted with `memfd_luo_reserve()` and not yet
+/// settled.
 pub struct NewMemfd {
     file: ARef<File>,
+    reserved: u64,
 }
 
 impl NewMemfd {
@@ -352,7 +337,28 @@ impl NewMemfd {
         // SAFETY: `memfd_alloc_file` returned a file with one reference, which we take over;
         // `File` wraps `struct file` transparently.
         let file = unsafe { ARef::from_raw(file) };
-        Ok(Self { file })
+        // INVARIANT: Nothing reserved yet.
+        Ok(Self { file, reserved: 0 })
+    }
+
+    /// Accounts the blocks of `pages` pages at once, before they come in
+    /// one by one; what does not come in is released when this value goes.
+    pub fn reserve(&mut self, pages: u64) -> Result {
+        let pages = isize::try_from(pages).map_err(|_| EFBIG)?;
+        self.settle();
+        // SAFETY: The file is a memfd nobody else sees.
+        to_result(unsafe { bindings::memfd_luo_reserve(self.file.as_ptr(), pages) })?;
+        // INVARIANT: Reserved above.
+        self.reserved = pages as u64;
+        Ok(())
+    }
+
+    fn settle(&mut self) {
+        if self.reserved != 0 {
+            // SAFETY: `reserved` pages were reserved by the type invariants.
+            unsafe { bindings::memfd_luo_settle(self.file.as_ptr(), self.reserved as isize) };
+            self.reserved = 0;
+        }
     }
 
     fn inode(&self) -> *mut bindings::inode {
@@ -388,9 +394,9 @@ impl NewMemfd {
     }
 
     /// Puts `folio`, memory handed over by the previous kernel, into the
-    /// file at page `index`, charged to the current task. `EINVAL` for an
-    /// index that is not a multiple of the folio's size, `EEXIST` if the
-    /// index is taken.
+    /// file at page `index`, charged to the current task; its blocks must
+    /// be in [`Self::reserve`]. `EINVAL` for an index that is not a multiple
+    /// of the folio's size, `EEXIST` if the index is taken.
     pub fn add_folio(&mut self, folio: IncomingBuffer, index: u64) -> Result {
         let index = usize::try_from(index).map_err(|_| EFBIG)?;
         let folio = folio.into_folio();
@@ -400,7 +406,14 @@ impl NewMemfd {
     }
 
     /// The finished file.
-    pub fn into_file(self) -> ARef<File> {
-        self.file
+    pub fn into_file(mut self) -> ARef<File> {
+        self.settle();
+        self.file.clone()
+    }
+}
+
+impl Drop for NewMemfd {
+    fn drop(&mut self) {
+        self.settle();
     }
 }

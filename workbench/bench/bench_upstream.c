@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bench_upstream - the memfd benchmark (bench_common.h) against the C LUO
+ * of pristine Linux 7.3, through its own uapi (sessions): CREATE_SESSION,
+ * SESSION_PRESERVE_FD (which serializes at once; there is no PREPARE),
+ * then in the next kernel RETRIEVE_SESSION, SESSION_RETRIEVE_FD and
+ * SESSION_FINISH. Built against upstream's headers.
+ */
+#include "bench_common.h"
+#include <linux/liveupdate.h>
+
+#define SESSION "luo-bench"
+
+/*
+ * The per-folio record of upstream's memfd hand-over, as in its
+ * include/linux/kho/abi/memfd.h: one per folio, in a preserved vmalloc
+ * area, besides a small per-file header.
+ */
+struct upstream_memfd_folio_ser {
+	__u64 pfn:52;
+	__u64 flags:12;
+	__u64 index;
+};
+
+static int luo_dev = -1;
+
+static int upstream_session(unsigned long cmd)
+{
+	struct liveupdate_ioctl_create_session arg = { .size = sizeof(arg) };
+
+	if (luo_dev < 0)
+		luo_dev = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+	if (luo_dev < 0)
+		return -errno;
+	strcpy((char *)arg.name, SESSION);
+	/* create_session and retrieve_session have the same layout. */
+	return ioctl(luo_dev, cmd, &arg) ? -errno : arg.fd;
+}
+
+static int upstream_open_outgoing(void)
+{
+	return upstream_session(LIVEUPDATE_IOCTL_CREATE_SESSION);
+}
+
+static int upstream_open_incoming(void)
+{
+	return upstream_session(LIVEUPDATE_IOCTL_RETRIEVE_SESSION);
+}
+
+static int upstream_preserve(int session, int file, __u64 token)
+{
+	struct liveupdate_session_preserve_fd arg = { .size = sizeof(arg), .fd = file,
+						      .token = token };
+
+	return ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &arg) ? -errno : 0;
+}
+
+static long upstream_metadata_bytes(const struct bench_case *c, long pages)
+{
+	/* Holes are filled at preserve: every page of every file is a folio. */
+	return (long)(c->files * (c->size / PAGE)) * sizeof(struct upstream_memfd_folio_ser);
+}
+
+static int upstream_restore(int session, __u64 token)
+{
+	struct liveupdate_session_retrieve_fd arg = { .size = sizeof(arg), .token = token };
+
+	return ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) ? -errno : arg.fd;
+}
+
+static int upstream_finish(int session)
+{
+	struct liveupdate_session_finish arg = { .size = sizeof(arg) };
+
+	return ioctl(session, LIVEUPDATE_SESSION_FINISH, &arg) ? -errno : 0;
+}
+
+static const struct bench_driver upstream = {
+	.name = "upstream",
+	.open_outgoing = upstream_open_outgoing,
+	.preserve = upstream_preserve,
+	.prepare = NULL,
+	.metadata_bytes = upstream_metadata_bytes,
+	.open_incoming = upstream_open_incoming,
+	.restore = upstream_restore,
+	.finish = upstream_finish,
+};
+
+int main(int argc, char **argv)
+{
+	return bench_main(&upstream, argc, argv);
+}

@@ -45,7 +45,7 @@
 
 use core::ops::Range;
 use kernel::{
-    alloc::{KVec, VVec},
+    alloc::{KVVec, KVec, VVec},
     debugfs,
     fs::File,
     kho::{IncomingBuffer, IncomingPages, PreservedBuffer},
@@ -508,11 +508,9 @@ impl Incoming {
         }
     }
 
-    /// Calls `f(folio, index)` for each folio not taken yet.
-    fn take_folios(
-        &mut self,
-        mut f: impl FnMut(IncomingBuffer, u64) -> Result,
-    ) -> core::result::Result<(), Error> {
+    /// Takes each folio, or range of pages, not taken yet from KHO and
+    /// calls `f` with it.
+    fn take_folios(&mut self, mut f: impl FnMut(Taken) -> Result) -> Result {
         let Some((_, runs)) = &self.parsed else {
             return Err(EIO);
         };
@@ -527,9 +525,7 @@ impl Incoming {
                 seen += run.count;
                 self.taken = seen;
                 let pages = IncomingPages::restore(run.pfn * PAGE_SIZE, run.count)?;
-                for (i, page) in (0u64..).zip(pages) {
-                    f(page, run.index + i)?;
-                }
+                f(Taken::Pages(pages, run.index))?;
                 continue;
             }
             let range: Range<u64> = 0..run.count;
@@ -545,28 +541,34 @@ impl Incoming {
                 if folio.order() != run.order {
                     return Err(EINVAL);
                 }
-                f(folio, run.index + offset)?;
+                f(Taken::Folio(folio, run.index + offset))?;
             }
         }
         Ok(())
     }
 }
 
+/// Memory taken back from KHO, and the file page index it belongs at.
+enum Taken {
+    Folio(IncomingBuffer, u64),
+    Pages(IncomingPages, u64),
+}
+
 /// The `memfd-v1` handler.
 #[pin_data]
 struct MemfdHandler {
     #[pin]
-    outgoing: Mutex<KVec<Outgoing>>,
+    outgoing: Mutex<KVVec<Outgoing>>,
     #[pin]
-    incoming: Mutex<KVec<Incoming>>,
+    incoming: Mutex<KVVec<Incoming>>,
     stats: Arc<Stats>,
 }
 
 impl MemfdHandler {
     fn new(stats: Arc<Stats>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            outgoing <- new_mutex!(KVec::new()),
-            incoming <- new_mutex!(KVec::new()),
+            outgoing <- new_mutex!(KVVec::new()),
+            incoming <- new_mutex!(KVVec::new()),
             stats,
         })
     }
@@ -581,7 +583,10 @@ impl MemfdHandler {
         let mut memfd = NewMemfd::new(c"memfd:luo")?;
         memfd.set_size(info.size)?;
         memfd.reserve(info.pages)?;
-        incoming.take_folios(|folio, index| memfd.add_folio(folio, index))?;
+        incoming.take_folios(|taken| match taken {
+            Taken::Folio(folio, index) => memfd.add_folio(folio, index),
+            Taken::Pages(pages, index) => memfd.add_pages(pages, index),
+        })?;
         memfd.add_seals(info.seals)?;
         memfd.set_pos(info.pos as i64)?;
         Ok(memfd.into_file())
@@ -612,6 +617,7 @@ impl FileHandler for MemfdHandler {
                 Ok(data)
             }
             Err(e) => {
+                pr_warn!("cannot preserve a memfd: error {}\n", e.to_errno());
                 Self::set_frozen(&shmem, false);
                 Err(e)
             }
@@ -707,8 +713,8 @@ impl FileHandler for MemfdHandler {
         };
         drop(incoming);
         // Never restored: give the memory back.
-        let _ = entry.take_folios(|folio, _| {
-            drop(folio);
+        let _ = entry.take_folios(|taken| {
+            drop(taken);
             Ok(())
         });
     }

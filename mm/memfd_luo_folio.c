@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <linux/folio_batch.h>
 #include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/memfd_luo.h>
@@ -74,14 +75,120 @@ static void memfd_luo_make_uptodate(struct folio *folio)
 	folio_unlock(folio);
 }
 
+/* The pages of a range go into the page cache this many per lock hold. */
+#define MEMFD_LUO_BATCH 64
+
+int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
+			pgoff_t index)
+{
+	struct address_space *mapping = file_inode(file)->i_mapping;
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	unsigned long done = 0, i;
+	int err = 0;
+
+	while (done < nr && !err) {
+		unsigned long n = min(nr - done, MEMFD_LUO_BATCH), ready, in = 0;
+		struct page *first = page + done;
+		XA_STATE(xas, &mapping->i_pages, index + done);
+
+		/* Set the folios up as shmem_add_to_page_cache() would, unlocked. */
+		for (ready = 0; ready < n; ready++) {
+			struct folio *folio = page_folio(first + ready);
+
+			__folio_set_locked(folio);
+			__folio_set_swapbacked(folio);
+			__folio_mark_uptodate(folio);
+			err = mem_cgroup_charge(folio, NULL, gfp);
+			if (err)
+				break;
+			folio->mapping = mapping;
+			folio->index = index + done + ready;
+			folio_ref_inc(folio);	/* the page cache's reference */
+		}
+
+		/* Store them under one lock hold; retried when xarray nodes are needed. */
+		do {
+			xas_lock_irq(&xas);
+			while (in < ready) {
+				struct folio *folio = page_folio(first + in);
+
+				if (xas_load(&xas)) {
+					xas_set_err(&xas, -EEXIST);
+					break;
+				}
+				xas_store(&xas, folio);
+				if (xas_error(&xas))
+					break;
+				lruvec_stat_mod_folio(folio, NR_FILE_PAGES, 1);
+				lruvec_stat_mod_folio(folio, NR_SHMEM, 1);
+				mapping->nrpages++;
+				in++;
+				xas_next(&xas);
+			}
+			xas_unlock_irq(&xas);
+		} while (xas_nomem(&xas, gfp));
+		if (!err)
+			err = xas_error(&xas);
+
+		for (i = 0; i < n; i++) {
+			struct folio *folio = page_folio(first + i);
+
+			if (i < in) {
+				folio_mark_dirty(folio);
+				folio_add_lru(folio);
+			} else if (i < ready) {
+				/* Prepared but not stored. */
+				folio->mapping = NULL;
+				folio_ref_dec(folio);
+			}
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		done += n;
+	}
+	/* Free what never got its turn. */
+	for (i = done; i < nr; i++)
+		folio_put(page_folio(page + i));
+	return err;
+}
+
+/*
+ * Splits the large folios of pages first..last that sit where they may not
+ * stay pinned, so that their pages can move one by one when no free huge
+ * page is left outside CMA to move them whole. The caller holds no
+ * reference on them.
+ */
+static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t first,
+				      pgoff_t last)
+{
+	pgoff_t index = first;
+	struct folio *folio;
+	int err = 0;
+
+	while (index <= last && !err) {
+		folio = filemap_get_folio(mapping, index);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		index = folio_next_index(folio);
+		if (folio_test_large(folio) && !folio_is_longterm_pinnable(folio)) {
+			folio_lock(folio);
+			err = split_folio(folio);
+			folio_unlock(folio);
+		}
+		folio_put(folio);
+	}
+	return err;
+}
+
 long memfd_luo_pin_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			  struct folio **folios, struct memfd_luo_folio *info,
 			  unsigned int max)
 {
 	loff_t last = i_size_read(file_inode(file)) - 1;
+	pgoff_t stretch = 0, stretch_end = 0;
 	struct folio_batch fbatch;
+	bool split_done = false;
 	unsigned int i, j, found;
-	pgoff_t span_end;
 	long nr = 0, ret;
 	int err = 0;
 	pgoff_t off;
@@ -93,7 +200,6 @@ long memfd_luo_pin_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			break;
 		for (i = 0; i < found && !err; i++) {
 			struct folio *folio = fbatch.folios[i];
-			loff_t pos = folio_pos(folio);
 
 			if (nr == max) {
 				/* Resume at this folio next time. */
@@ -107,28 +213,42 @@ long memfd_luo_pin_folios(struct file *file, pgoff_t *start, pgoff_t end,
 				continue;
 			}
 			/*
-			 * In CMA (KHO scratch) or ZONE_MOVABLE: memfd_pin_folios()
-			 * migrates, then pins. Hand it the whole stretch of
-			 * consecutive folios from here, so that one call (one LRU
-			 * drain, one migration batch) covers them.
+			 * In CMA (KHO scratch) or ZONE_MOVABLE: it has to move
+			 * before it is pinned, which memfd_pin_folios() does, but
+			 * not while this batch holds references on it. Take the
+			 * whole stretch of consecutive folios from here, so that
+			 * one call (one LRU drain, one migration batch) covers it.
 			 */
-			span_end = folio_next_index(folio);
-			for (j = i + 1; j < found && fbatch.folios[j]->index == span_end; j++)
-				span_end = folio_next_index(fbatch.folios[j]);
-			ret = memfd_pin_folios(file, pos,
-					       min((loff_t)(span_end << PAGE_SHIFT) - 1, last),
-					       &folios[nr], max - nr, &off);
-			if (ret <= 0) {
-				err = ret ? ret : -EINVAL;
-			} else {
-				nr += ret;
-				*start = folio_next_index(folios[nr - 1]);
-				break;
-			}
+			stretch = folio->index;
+			stretch_end = folio_next_index(folio);
+			for (j = i + 1; j < found && fbatch.folios[j]->index == stretch_end; j++)
+				stretch_end = folio_next_index(fbatch.folios[j]);
+			*start = stretch;
+			break;
 		}
 		folio_batch_release(&fbatch);
 		if (err)
 			break;
+		if (!stretch_end)
+			continue;
+
+		ret = memfd_pin_folios(file, (loff_t)stretch << PAGE_SHIFT,
+				       min((loff_t)stretch_end << PAGE_SHIFT, last + 1) - 1,
+				       &folios[nr], max - nr, &off);
+		if (ret == -ENOMEM && !split_done) {
+			/*
+			 * No huge page left outside CMA to move a large folio
+			 * to: split it and move its pages; retry once.
+			 */
+			split_done = true;
+			err = memfd_luo_split_unpinnable(file->f_mapping, stretch, stretch_end - 1);
+		} else if (ret <= 0) {
+			err = ret ? ret : -EINVAL;
+		} else {
+			nr += ret;
+			*start = folio_next_index(folios[nr - 1]);
+		}
+		stretch_end = 0;
 	}
 	if (err) {
 		unpin_folios(folios, nr);

@@ -14,6 +14,7 @@
 
 struct file;
 struct folio;
+struct page;
 
 /**
  * memfd_luo_reserve - Account the blocks of a memfd being rebuilt, up front.
@@ -51,6 +52,23 @@ void memfd_luo_settle(struct file *file, long pages);
  * if @index is taken, -ENOMEM).
  */
 int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
+
+/**
+ * memfd_luo_add_pages - Put a restored range of single pages into a new memfd.
+ * @file: As for memfd_luo_add_folio().
+ * @page: The first of @nr contiguous pages restored from KHO with
+ *	kho_restore_pages(), each with one reference.
+ * @nr: How many.
+ * @index: The page index in @file of the first one; the others follow.
+ *
+ * Like memfd_luo_add_folio() for each page, but a batch of pages goes into
+ * the page cache under one lock hold. Every page's reference is consumed:
+ * on failure the pages not in the file are freed.
+ *
+ * Return: 0, or a negative errno (-EEXIST if an index is taken, -ENOMEM).
+ */
+int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
+			pgoff_t index);
 
 /**
  * struct memfd_luo_folio - Where a pinned folio is.

@@ -290,6 +290,17 @@ impl IncomingPages {
     }
 }
 
+impl IncomingPages {
+    /// Gives up ownership of the pages not taken yet: the first one and
+    /// how many, each with one reference.
+    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
+    pub(crate) fn into_raw(self) -> (*mut bindings::page, u64) {
+        let raw = (self.next.as_ptr(), self.left);
+        core::mem::forget(self);
+        raw
+    }
+}
+
 impl Iterator for IncomingPages {
     type Item = IncomingBuffer;
 

@@ -22,7 +22,7 @@ use crate::{
     error::{from_err_ptr, to_result},
     ffi::CStr,
     fs::File,
-    kho::IncomingBuffer,
+    kho::{IncomingBuffer, IncomingPages},
     prelude::*,
     sync::aref::ARef,
     uapi,
@@ -403,6 +403,19 @@ impl NewMemfd {
         // SAFETY: The file is a memfd nobody else sees; `folio` is a restored folio with one
         // reference, which the call consumes.
         to_result(unsafe { bindings::memfd_luo_add_folio(self.file.as_ptr(), folio, index) })
+    }
+
+    /// Puts `pages`, a range of single pages handed over by the previous
+    /// kernel, into the file from page `index` on, like
+    /// [`Self::add_folio`] for each but faster. On failure the pages not
+    /// in the file are freed.
+    pub fn add_pages(&mut self, pages: IncomingPages, index: u64) -> Result {
+        let index = usize::try_from(index).map_err(|_| EFBIG)?;
+        let (first, nr) = pages.into_raw();
+        let nr = usize::try_from(nr).map_err(|_| EFBIG)?;
+        // SAFETY: The file is a memfd nobody else sees; `first` is the first of `nr` restored,
+        // contiguous pages with one reference each, which the call consumes.
+        to_result(unsafe { bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, index) })
     }
 
     /// The finished file.

@@ -12,15 +12,30 @@
 #define SESSION "luo-bench"
 
 /*
- * The per-folio record of upstream's memfd hand-over, as in its
- * include/linux/kho/abi/memfd.h: one per folio, in a preserved vmalloc
- * area, besides a small per-file header.
+ * Upstream's memfd hand-over, as in its include/linux/kho/abi/memfd.h: a
+ * header per file and a record per folio (in a preserved vmalloc area).
  */
 struct upstream_memfd_folio_ser {
 	__u64 pfn:52;
 	__u64 flags:12;
 	__u64 index;
 };
+
+struct upstream_kho_vmalloc {
+	__u64 first;
+	unsigned int total_pages;
+	unsigned short flags;
+	unsigned short order;
+};
+
+struct upstream_memfd_luo_ser {
+	__u64 pos;
+	__u64 size;
+	__u32 seals;
+	__u32 flags;
+	__u64 nr_folios;
+	struct upstream_kho_vmalloc folios;
+} __attribute__((packed));
 
 static int luo_dev = -1;
 
@@ -58,7 +73,8 @@ static int upstream_preserve(int session, int file, __u64 token)
 static long upstream_metadata_bytes(const struct bench_case *c, long pages)
 {
 	/* Holes are filled at preserve: every page of every file is a folio. */
-	return (long)(c->files * (c->size / PAGE)) * sizeof(struct upstream_memfd_folio_ser);
+	return (long)c->files * (sizeof(struct upstream_memfd_luo_ser) +
+				 (c->size / PAGE) * sizeof(struct upstream_memfd_folio_ser));
 }
 
 static int upstream_restore(int session, __u64 token)

@@ -113,7 +113,8 @@ static void stage1(void)
 							      1000 + i, 0), MANY + i);
 	ksft_test_result(ok, "%d one-page memfds\n", NR_SMALL);
 
-	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_PREPARE), "PREPARE\n");
+	ok = luo_set_event(fd, LIVEUPDATE_PREPARE);
+	ksft_test_result(!ok, "PREPARE (%s)\n", strerror(-ok));
 	luo_attach_file("/sys/kernel/debug/memfd_luo/outgoing", "memfd_luo_outgoing.txt");
 	/* One page in 16 is one run per page: more runs than one chunk holds. */
 	ksft_test_result(luo_proc_value("/sys/kernel/debug/memfd_luo/outgoing", "chunks", ' ') >

@@ -45,7 +45,7 @@
 
 use core::ops::Range;
 use kernel::{
-    alloc::{KVVec, KVec, VVec},
+    alloc::{KVVec, KVec},
     debugfs,
     fs::File,
     kho::{IncomingBuffer, IncomingPages, PreservedBuffer},
@@ -174,7 +174,7 @@ fn le64(b: &[u8], at: usize) -> u64 {
 
 /// Adds a folio `(pfn, order, index)` to `runs`, the folios so far in
 /// index order: it extends the last run or starts a new one.
-fn add_to_runs(runs: &mut VVec<Run>, pfn: u64, order: u32, index: u64) -> Result {
+fn add_to_runs(runs: &mut KVVec<Run>, pfn: u64, order: u32, index: u64) -> Result {
     if index + (1 << order) > INDEX_LIMIT {
         return Err(EFBIG);
     }
@@ -198,8 +198,8 @@ fn add_to_runs(runs: &mut VVec<Run>, pfn: u64, order: u32, index: u64) -> Result
 
 /// Groups folios `(pfn, order, index)`, sorted by index, into runs.
 #[cfg(CONFIG_KUNIT)]
-fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<VVec<Run>> {
-    let mut runs = VVec::new();
+fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<KVVec<Run>> {
+    let mut runs = KVVec::new();
     for (pfn, order, index) in folios {
         add_to_runs(&mut runs, pfn, order, index)?;
     }
@@ -238,8 +238,8 @@ fn write_chunks(runs: &[Run], info: &FileInfo) -> Result<KVec<PreservedBuffer>> 
 
 /// Reads the chunk list starting at `data`: the file and its runs, all
 /// checked. The chunks' memory is freed.
-fn read_chunks(data: u64) -> core::result::Result<(FileInfo, VVec<Run>), &'static str> {
-    let mut runs: VVec<Run> = VVec::new();
+fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
+    let mut runs: KVVec<Run> = KVVec::new();
     let mut info = FileInfo::default();
     let mut visited: KVec<u64> = KVec::new();
     let mut phys = data;
@@ -370,8 +370,8 @@ struct Outgoing {
     /// hole was filled since.
     nr_pages: u64,
     info: FileInfo,
-    runs: VVec<Run>,
-    folios: VVec<PinnedFolio>,
+    runs: KVVec<Run>,
+    folios: KVVec<PinnedFolio>,
     chunks: KVec<PreservedBuffer>,
 }
 
@@ -381,8 +381,8 @@ impl Outgoing {
     fn serialize(shmem: &Shmem<'_>) -> Result<Self> {
         shmem.swap_in()?;
         let nr_pages = shmem.nr_pages();
-        let mut folios = VVec::new();
-        let mut runs = VVec::new();
+        let mut folios = KVVec::new();
+        let mut runs = KVVec::new();
         shmem.pin_present(|folio, at| {
             add_to_runs(&mut runs, at.pfn, at.order, at.index)?;
             Ok(folios.push(folio, GFP_KERNEL)?)
@@ -487,7 +487,7 @@ struct Incoming {
     data: u64,
     /// `None` when the hand-over could not be read or a restore failed
     /// half-way: nothing more can come of it.
-    parsed: Option<(FileInfo, VVec<Run>)>,
+    parsed: Option<(FileInfo, KVVec<Run>)>,
     /// Folios taken from KHO so far, in run order.
     taken: u64,
 }

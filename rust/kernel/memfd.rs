@@ -133,11 +133,13 @@ impl<'a> Shmem<'a> {
             return Ok(());
         }
         let end = usize::try_from(pages - 1).map_err(|_| EFBIG)?;
-        let mut raw: KVec<*mut bindings::folio> = KVec::with_capacity(BATCH, GFP_KERNEL)?;
-        let mut info: KVec<bindings::memfd_luo_folio> = KVec::with_capacity(BATCH, GFP_KERNEL)?;
+        // A small file needs small buffers.
+        let batch = BATCH.min(usize::try_from(pages).unwrap_or(BATCH));
+        let mut raw: KVec<*mut bindings::folio> = KVec::with_capacity(batch, GFP_KERNEL)?;
+        let mut info: KVec<bindings::memfd_luo_folio> = KVec::with_capacity(batch, GFP_KERNEL)?;
         let mut start: usize = 0;
         loop {
-            // SAFETY: The file is a valid shmem file; `raw` and `info` have room for `BATCH`
+            // SAFETY: The file is a valid shmem file; `raw` and `info` have room for `batch`
             // entries; `start` is valid for reads and writes.
             let pinned = unsafe {
                 bindings::memfd_luo_pin_folios(
@@ -146,7 +148,7 @@ impl<'a> Shmem<'a> {
                     end,
                     raw.as_mut_ptr(),
                     info.as_mut_ptr(),
-                    BATCH as u32,
+                    batch as u32,
                 )
             };
             let pinned = usize::try_from(to_result_long(pinned)?).map_err(|_| EINVAL)?;
@@ -154,7 +156,7 @@ impl<'a> Shmem<'a> {
                 return Ok(());
             }
             let mut result = Ok(());
-            for i in 0..pinned.min(BATCH) {
+            for i in 0..pinned.min(batch) {
                 // SAFETY: The call wrote `pinned` valid entries to both arrays.
                 let (folio, at) = unsafe { (*raw.as_ptr().add(i), *info.as_ptr().add(i)) };
                 let Some(folio) = NonNull::new(folio) else {

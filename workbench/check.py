@@ -19,7 +19,7 @@ import time
 import vmrun
 
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
-# path 'make vmtest' uses; 'kexec3': three kernels; 'kunit': the KUnit
+# path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
 # programs (paths relative to the guest build directory)
 SUITES = [
@@ -36,6 +36,7 @@ SUITES = [
     ('kexec_chain', 'kexec3', 'liveupdate=on', ['kselftest/luo_kexec_chain']),
     ('kexec_files', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_files']),
     ('kexec_memfd', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd']),
+    ('kexec_memfd_chain', 'kexec6', 'liveupdate=on', ['kselftest/luo_kexec_memfd_chain']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
      ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)
@@ -114,7 +115,7 @@ def main():
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
         names = [os.path.basename(p) for p in progs]
-        stages = {'kexec': 2, 'kexec3': 3}.get(mode, 1)
+        stages = {'kexec': 2, 'kexec3': 3, 'kexec6': 6}.get(mode, 1)
         if stages > 1:
             plan = ''.join('kexec /bin/%s %d\n' % (p, stages) for p in names)
         else:

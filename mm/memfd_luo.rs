@@ -239,13 +239,9 @@ fn write_chunks(runs: &[Run], info: &FileInfo) -> Result<KVec<PreservedBuffer>> 
 /// Reads the chunk list starting at `data`: the file and its runs, all
 /// checked. The chunks' memory is freed.
 fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
-    let mut runs: KVVec<Run> = KVVec::new();
-    let mut info = FileInfo::default();
+    let mut parser = ChunkParser::default();
     let mut visited: KVec<u64> = KVec::new();
     let mut phys = data;
-    let mut pages = 0u64;
-    let mut file_pages = 0u64;
-    let mut end_of_last = 0u64;
     while phys != 0 {
         if visited.contains(&phys) {
             return Err("chunk list loops");
@@ -254,7 +250,28 @@ fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'stat
             .push(phys, GFP_KERNEL)
             .map_err(|_| "out of memory")?;
         let chunk = IncomingBuffer::restore_folio(phys).map_err(|_| "chunk is not preserved")?;
-        let b = chunk.as_slice();
+        phys = parser.chunk(chunk.as_slice())?;
+    }
+    parser.finish()
+}
+
+/// Checks the chunks of one file, one after the other, as they come: the
+/// part of reading a hand-over that needs no memory from KHO, so that KUnit
+/// can feed it anything.
+#[derive(Default)]
+struct ChunkParser {
+    chunks: usize,
+    info: FileInfo,
+    runs: KVVec<Run>,
+    pages: u64,
+    file_pages: u64,
+    end_of_last: u64,
+}
+
+impl ChunkParser {
+    /// Checks one chunk and keeps its runs; returns the next chunk's
+    /// physical address, 0 for the last.
+    fn chunk(&mut self, b: &[u8]) -> core::result::Result<u64, &'static str> {
         if b.len() < HEADER_SIZE || le32(b, 0) != MAGIC {
             return Err("bad chunk magic");
         }
@@ -262,8 +279,9 @@ fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'stat
         if n > MAX_CHUNK_RUNS || b.len() < HEADER_SIZE + n * RUN_SIZE {
             return Err("chunk too short for its runs");
         }
-        if visited.len() == 1 {
-            info = FileInfo {
+        self.chunks += 1;
+        if self.chunks == 1 {
+            self.info = FileInfo {
                 size: le64(b, 16),
                 pos: le64(b, 24),
                 seals: le32(b, 32),
@@ -272,35 +290,49 @@ fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'stat
             if le32(b, 36) != 0 {
                 return Err("unknown flags");
             }
-            if info.size > i64::MAX as u64 || info.pos > i64::MAX as u64 {
+            if self.info.size > i64::MAX as u64 || self.info.pos > i64::MAX as u64 {
                 return Err("bad size or position");
             }
-            if info.seals & !ALL_SEALS != 0 {
+            if self.info.seals & !ALL_SEALS != 0 {
                 return Err("unknown seals");
             }
-            file_pages = info.size.div_ceil(PAGE_SIZE);
+            self.file_pages = self.info.size.div_ceil(PAGE_SIZE);
         } else if n == 0 {
             return Err("empty chunk");
         }
         for j in 0..n {
             let at = HEADER_SIZE + j * RUN_SIZE;
             let run = Run::decode(&b[at..at + RUN_SIZE]).ok_or("bad run")?;
-            if run.index < end_of_last || run.index >= file_pages {
+            // Only a huge folio at the end may reach past it, within its size.
+            let limit = self.file_pages.next_multiple_of(1 << run.order);
+            if run.index < self.end_of_last
+                || run.index >= self.file_pages
+                || run.index + run.pages() > limit
+            {
                 return Err("runs overlap or lie beyond the end of the file");
             }
-            end_of_last = run.index + run.pages();
-            pages += run.pages();
-            if pages > info.pages {
+            self.end_of_last = run.index + run.pages();
+            self.pages = self.pages.saturating_add(run.pages());
+            if self.pages > self.info.pages {
                 return Err("more pages than the header says");
             }
-            runs.push(run, GFP_KERNEL).map_err(|_| "out of memory")?;
+            self.runs
+                .push(run, GFP_KERNEL)
+                .map_err(|_| "out of memory")?;
         }
-        phys = le64(b, 8);
+        Ok(le64(b, 8))
     }
-    if pages != info.pages {
-        return Err("fewer pages than the header says");
+
+    /// The file and its runs, once the last chunk is in.
+    fn finish(self) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
+        if self.chunks == 0 {
+            return Err("no chunk");
+        }
+        if self.pages != self.info.pages {
+            return Err("fewer pages than the header says");
+        }
+        Ok((self.info, self.runs))
     }
-    Ok((info, runs))
 }
 
 /// What the files preserved in this kernel cost, shown in
@@ -756,6 +788,134 @@ impl kernel::Module for MemfdLuo {
 #[kunit_tests(memfd_luo)]
 mod tests {
     use super::*;
+
+    /// One chunk as `write_chunks` lays it out, in ordinary memory.
+    fn blob(runs: &[Run], info: &FileInfo, next: u64) -> Result<KVec<u8>> {
+        let mut b = KVec::new();
+        b.resize(HEADER_SIZE + runs.len() * RUN_SIZE, 0, GFP_KERNEL)?;
+        write_header(&mut b, runs.len(), next, info);
+        for (j, run) in runs.iter().enumerate() {
+            let at = HEADER_SIZE + j * RUN_SIZE;
+            run.encode(&mut b[at..at + RUN_SIZE]);
+        }
+        Ok(b)
+    }
+
+    fn parse(b: &[u8]) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
+        let mut p = ChunkParser::default();
+        p.chunk(b)?;
+        p.finish()
+    }
+
+    fn sample() -> ([Run; 3], FileInfo) {
+        let runs = [
+            Run {
+                pfn: 0x1000,
+                order: 0,
+                index: 0,
+                count: 300,
+                as_pages: true,
+            },
+            Run {
+                pfn: 0x8000,
+                order: 0,
+                index: 400,
+                count: 1,
+                as_pages: false,
+            },
+            Run {
+                pfn: 0x20000,
+                order: 9,
+                index: 512,
+                count: 2,
+                as_pages: false,
+            },
+        ];
+        let info = FileInfo {
+            size: 2048 * 4096,
+            pos: 5,
+            seals: 3,
+            pages: 300 + 1 + 1024,
+        };
+        (runs, info)
+    }
+
+    #[test]
+    fn a_written_chunk_reads_back() -> Result {
+        let (runs, info) = sample();
+        let b = blob(&runs, &info, 0)?;
+        let (got, got_runs) = parse(&b).map_err(|_| EINVAL)?;
+        assert_eq!(got, info);
+        assert_eq!(&got_runs[..], &runs[..]);
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_chunks_are_rejected() -> Result {
+        let (runs, info) = sample();
+        let b = blob(&runs, &info, 0)?;
+        for len in 0..b.len() {
+            assert!(parse(&b[..len]).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn adversarial_chunks_are_rejected() -> Result {
+        let (runs, info) = sample();
+        let cases: [(&str, fn(&mut FileInfo, &mut [Run])); 8] = [
+            ("more pages claimed", |i, _| i.pages += 1),
+            ("fewer pages claimed", |i, _| i.pages -= 1),
+            ("run beyond the end", |i, _| i.size = 4096 * 600),
+            ("overlapping runs", |_, r| r[1].index = 299),
+            ("misaligned huge run", |_, r| r[2].index = 513),
+            ("huge count", |i, r| {
+                r[0].count = MAX_COUNT;
+                i.pages = MAX_COUNT + 1025;
+            }),
+            ("unknown seals", |i, _| i.seals = 0x100),
+            ("negative size", |i, _| i.size = u64::MAX),
+        ];
+        for (what, damage) in cases {
+            let (mut r, mut i) = (runs, info);
+            damage(&mut i, &mut r);
+            let b = blob(&r, &i, 0)?;
+            if parse(&b).is_ok() {
+                pr_err!("accepted: {what}\n");
+            }
+            assert!(parse(&b).is_err());
+        }
+        // A run count larger than the chunk.
+        let mut b = blob(&runs, &info, 0)?;
+        b[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&b).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn thousands_of_mutated_chunks_do_not_crash() -> Result {
+        let (runs, info) = sample();
+        let good = blob(&runs, &info, 0)?;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rejected = 0;
+        for _ in 0..4000 {
+            let mut b = KVec::new();
+            b.extend_from_slice(&good, GFP_KERNEL)?;
+            for _ in 0..1 + (state % 4) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let bit = (state % (b.len() as u64 * 8)) as usize;
+                b[bit / 8] ^= 1 << (bit % 8);
+            }
+            // A parse may accept a harmless flip (a pfn bit); it must not panic.
+            if parse(&b).is_err() {
+                rejected += 1;
+            }
+        }
+        assert!(rejected > 1000);
+        Ok(())
+    }
 
     #[test]
     fn contiguous_folios_make_one_run() -> Result {

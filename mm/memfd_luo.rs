@@ -860,10 +860,13 @@ mod tests {
         Ok(())
     }
 
+    /// A way to spoil a valid chunk before it is written.
+    type Damage = fn(&mut FileInfo, &mut [Run]);
+
     #[test]
     fn adversarial_chunks_are_rejected() -> Result {
         let (runs, info) = sample();
-        let cases: [(&str, fn(&mut FileInfo, &mut [Run])); 8] = [
+        let cases: [(&str, Damage); 8] = [
             ("more pages claimed", |i, _| i.pages += 1),
             ("fewer pages claimed", |i, _| i.pages -= 1),
             ("run beyond the end", |i, _| i.size = 4096 * 600),

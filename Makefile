@@ -4,6 +4,7 @@
 #   make vmtest PROG=/abs/static     run your program across a live update
 #   make bench                       time memfd preservation (not a test)
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
+#   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
@@ -18,7 +19,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check vmtest bench bench-compare clippy rustfmt clean
+.PHONY: all setup sync kernel guest check check-debug vmtest bench bench-compare clippy rustfmt clean
 
 all: kernel
 
@@ -57,6 +58,17 @@ bench-compare: kernel guest
 	@/usr/bin/python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
 		--side upstream=$(UPSTREAM_OBJ)/arch/x86/boot/bzImage,$(GUEST_DIR)/bench/bench_upstream \
 		--out $(OUT)/bench-compare $(BENCH_ARGS)
+
+# The debug lane: the same tree built with clang (Rust and KASAN need it)
+# and workbench/debug.config (KASAN, lockdep, DEBUG_VM, DEBUG_LIST,
+# kmemleak, atomic sleep), every suite, failing on any kernel report.
+DEBUG_OBJ := $(LUO_CACHE)/build/obj-debug
+check-debug: sync guest
+	@bash $(WB)/setup.sh --debug
+	@OBJ_DIR=$(DEBUG_OBJ) EXTRA_CONFIG=$(WB)/debug.config KMAKE_FLAGS="LLVM=-19" \
+		bash $(WB)/build-kernel.sh
+	@python3 $(WB)/check.py --kernel $(DEBUG_OBJ)/arch/x86/boot/bzImage --guest $(GUEST_DIR) \
+		--logs $(OUT)/logs-debug --timeout 600 --debug $(if $(SUITE),--only $(SUITE))
 
 # Clippy over the whole Rust build, in its own object directory so that the
 # test kernel's objects stay valid. Fails on any warning in our code.

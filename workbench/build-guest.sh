@@ -9,9 +9,11 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 make -s -C "$SRC_DIR" O="$OBJ_DIR" headers
 mkdir -p "$GUEST_DIR/kselftest"
-if [ ! "$GUEST_DIR/init" -nt "$REPO/workbench/guest/init.c" ]; then
-	gcc -static -O2 -Wall -Werror -o "$GUEST_DIR/init" "$REPO/workbench/guest/init.c"
-fi
+for prog in init kmemleak_scan; do
+	if [ ! "$GUEST_DIR/$prog" -nt "$REPO/workbench/guest/$prog.c" ]; then
+		gcc -static -O2 -Wall -Werror -o "$GUEST_DIR/$prog" "$REPO/workbench/guest/$prog.c"
+	fi
+done
 for ex in "$REPO"/workbench/examples/*.c; do
 	bin=$GUEST_DIR/examples/$(basename "$ex" .c)
 	mkdir -p "$GUEST_DIR/examples"

@@ -10,10 +10,12 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 FRAGMENTS=("$REPO/workbench/vm.config"
 	   "${LUO_CONFIG:-$REPO/tools/testing/selftests/liveupdate/config}" ${EXTRA_CONFIG:-})
 
+# KMAKE_FLAGS (CLIPPY=1, LLVM=-19) apply to every step, configuration
+# included: which compiler builds decides what Kconfig allows.
 kmake() {
 	make -C "$SRC_DIR" O="$OBJ_DIR" RUSTC="$RUSTC" BINDGEN="$BINDGEN" \
 	     RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
-	     RUSTDOC=/usr/bin/rustdoc HOSTRUSTC="$RUSTC" "$@"
+	     RUSTDOC=/usr/bin/rustdoc HOSTRUSTC="$RUSTC" ${KMAKE_FLAGS:-} "$@"
 }
 
 log "base: Linux $(make -s -C "$SRC_DIR" kernelversion) from linux-source-7.3 $(base_version)${LUO_CONFIG:+, pristine}"
@@ -44,6 +46,6 @@ if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/n
 	echo "$frag_stamp" >"$OBJ_DIR/.luo-config-stamp"
 fi
 start=$(date +%s)
-kmake -j"$(nproc)" ${KMAKE_FLAGS:-} bzImage
+kmake -j"$(nproc)" bzImage
 verify_config
 log "kernel built in $(( $(date +%s) - start ))s: $OBJ_DIR/arch/x86/boot/bzImage"

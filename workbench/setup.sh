@@ -15,6 +15,8 @@ need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 	   rustc-web rust-web-src rust-web-clippy rustfmt-web libclang-19-dev)
 # make bench-compare draws its chart with Debian's matplotlib.
 [ "${1:-}" = --bench ] && need_pkgs+=(python3-matplotlib)
+# make check-debug builds with clang: Rust and KASAN together need it.
+[ "${1:-}" = --debug ] && need_pkgs+=(clang-19 lld-19 llvm-19)
 
 install_host_packages() {
 	local missing=()

@@ -93,7 +93,7 @@ impl<T: Show> KernelFile<T> {
                 attr.attr.name = name.as_char_ptr();
                 attr.attr.mode = 0o444;
                 #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
-                attr.attr.set_ignore_lockdep(1);
+                attr.attr.set_ignore_lockdep(true);
 
                 let kobj = match parent {
                     Parent::Kernel(dir) => {

@@ -9,6 +9,8 @@
  *
  * Plan, one directive per line:
  *   run PROG [ARG...]   run PROG in stage 1 (plain boot), in order
+ *   last PROG [ARG...]  run PROG in the kernel where the plan ends (put it
+ *                       after the other lines)
  *   kexec PROG [N]      N stages (default 2): each stage but the last
  *                       loads the next kernel with kexec_file_load (so KHO
  *                       data travels), then runs "PROG <stage>"; if PROG
@@ -313,6 +315,13 @@ static void run_plan(void)
 				argc++;
 			argv[argc] = NULL;
 			if (stage == 1 && argc)
+				run(argv);
+		} else if (!strcmp(tok, "last")) {
+			/* After all the rest, in whichever kernel the plan ends. */
+			while (argc < 31 && (argv[argc] = strtok_r(NULL, " ", &save)))
+				argc++;
+			argv[argc] = NULL;
+			if (argc)
 				run(argv);
 		} else if (!strcmp(tok, "kexec")) {
 			char arg[16], *n;

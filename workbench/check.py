@@ -134,6 +134,7 @@ def main():
     ap.add_argument('--timeout', type=int, default=180)
     ap.add_argument('--only', help='run only this suite')
     ap.add_argument('--base', help='pristine kernel tree, for host checks')
+    ap.add_argument('--append', default='', help='more kernel command line for every suite')
     ap.add_argument('--debug', action='store_true',
                     help='debug lane: scan for kmemleak reports last, fail on any kernel report')
     args = ap.parse_args()
@@ -163,7 +164,8 @@ def main():
             paths.append(os.path.join(args.guest, 'kmemleak_scan'))
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
-        run = vmrun.boot(args.kernel, init, plan, paths, append, log, args.timeout)
+        run = vmrun.boot(args.kernel, init, plan, paths, (append + ' ' + args.append).strip(),
+                         log, args.timeout)
         if mode == 'kunit':
             results = vmrun.collect_kunit(run, name + '/')
         else:

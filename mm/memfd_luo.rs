@@ -405,6 +405,8 @@ struct Outgoing {
     runs: KVVec<Run>,
     folios: KVVec<PinnedFolio>,
     chunks: KVec<PreservedBuffer>,
+    /// Whether the folios are preserved with KHO right now.
+    preserved: bool,
 }
 
 impl Outgoing {
@@ -437,6 +439,7 @@ impl Outgoing {
             runs,
             folios,
             chunks,
+            preserved: false,
         };
         o.preserve()?;
         Ok(o)
@@ -454,32 +457,49 @@ impl Outgoing {
         Ok(())
     }
 
-    /// Preserves every folio with KHO; all or nothing.
+    /// Preserves every folio with KHO; all or nothing. KHO warns about
+    /// unpreserving what is not preserved, so exactly what was preserved is
+    /// undone on failure, and `preserved` says whether there is anything
+    /// to undo later.
     fn preserve(&mut self) -> Result {
-        let mut done = 0usize;
+        if self.preserved {
+            return Ok(());
+        }
+        let mut runs_done = 0usize;
         let result = self.for_each_run(|run, folios| {
-            if run.as_pages {
-                PinnedFolio::preserve_pages(folios)?;
-            } else {
-                for folio in folios {
-                    folio.preserve()?;
-                }
-            }
-            done += 1;
+            Self::preserve_run(run, folios)?;
+            runs_done += 1;
             Ok(())
         });
         if result.is_err() {
-            // Undo the runs done, and the folios of the one that failed.
-            let mut undone = 0usize;
+            let mut i = 0usize;
             let _ = self.for_each_run(|run, folios| {
-                if undone <= done {
+                if i < runs_done {
                     Self::unpreserve_run(run, folios);
                 }
-                undone += 1;
+                i += 1;
                 Ok(())
             });
         }
+        self.preserved = result.is_ok();
         result
+    }
+
+    /// Preserves one run; all or nothing.
+    fn preserve_run(run: &Run, folios: &[PinnedFolio]) -> Result {
+        if run.as_pages {
+            // KHO rolls a failed range back itself.
+            return PinnedFolio::preserve_pages(folios);
+        }
+        for (i, folio) in folios.iter().enumerate() {
+            if let Err(e) = folio.preserve() {
+                for folio in &folios[..i] {
+                    folio.unpreserve();
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn unpreserve_run(run: &Run, folios: &[PinnedFolio]) {
@@ -497,11 +517,15 @@ impl Outgoing {
         (self.chunks.len() * HEADER_SIZE + self.runs.len() * RUN_SIZE) as u64
     }
 
-    fn unpreserve(&self) {
+    fn unpreserve(&mut self) {
+        if !self.preserved {
+            return;
+        }
         let _ = self.for_each_run(|run, folios| {
             Self::unpreserve_run(run, folios);
             Ok(())
         });
+        self.preserved = false;
     }
 
     /// Records the file position in the first chunk.
@@ -693,7 +717,7 @@ impl FileHandler for MemfdHandler {
             }
             removed
         };
-        if let Some(o) = removed {
+        if let Some(mut o) = removed {
             o.unpreserve();
         }
         if let Some(shmem) = Shmem::new(file) {

@@ -272,9 +272,9 @@ impl PinnedFolio {
         to_result(unsafe { bindings::kho_preserve_folio(self.as_ptr()) })
     }
 
-    /// Undoes [`Self::preserve`].
+    /// Undoes [`Self::preserve`]; KHO warns if the folio is not preserved.
     pub fn unpreserve(&self) {
-        // SAFETY: As above; unpreserving a folio that is not preserved does nothing.
+        // SAFETY: As above; KHO checks for itself that the folio is preserved.
         unsafe { bindings::kho_unpreserve_folio(self.as_ptr()) }
     }
 

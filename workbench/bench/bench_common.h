@@ -46,10 +46,10 @@ struct bench_case {
 };
 
 static const struct bench_case bench_cases[] = {
-	{ "dense64", 64 * MiB, 1, 1 },
-	{ "dense256", 256 * MiB, 1, 1 },
-	{ "dense1024", 1024 * MiB, 1, 1 },
-	{ "sparse256", 256 * MiB, 16, 1 },
+	{ "dense64", 64 * SZ_1M, 1, 1 },
+	{ "dense256", 256 * SZ_1M, 1, 1 },
+	{ "dense1024", 1024 * SZ_1M, 1, 1 },
+	{ "sparse256", 256 * SZ_1M, 16, 1 },
 	{ "many1000", PAGE, 1, 1000 },
 };
 

@@ -280,7 +280,7 @@ TEST_F(luo, fd_ioctls_check_size)
 		  -ENOENT },
 	};
 
-	for (unsigned int i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+	for (unsigned int i = 0; i < ARRAY_SIZE(ioctls); i++) {
 		memset(buf, 0, sizeof(buf));
 		EXPECT_EQ(-EINVAL, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size - 4));
 		memset(buf, 0, sizeof(buf));
@@ -288,7 +288,8 @@ TEST_F(luo, fd_ioctls_check_size)
 		EXPECT_EQ(-E2BIG, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
 		/* A longer struct with a zero tail is a normal request. */
 		memset(buf, 0, sizeof(buf));
-		EXPECT_EQ(ioctls[i].zeroed, fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
+		EXPECT_EQ(ioctls[i].zeroed,
+			  fd_ioctl(self->fd, ioctls[i].cmd, buf, ioctls[i].size + 8));
 	}
 }
 
@@ -310,10 +311,12 @@ TEST_F(luo, fd_ioctls_reserved_fields)
 	EXPECT_EQ(-EOPNOTSUPP, fd_ioctl(self->fd, LIVEUPDATE_IOCTL_FD_UNPRESERVE, &unpreserve,
 					sizeof(unpreserve)));
 	get.reserved[2] = 1;
-	EXPECT_EQ(-EOPNOTSUPP, fd_ioctl(self->fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &get, sizeof(get)));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  fd_ioctl(self->fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &get, sizeof(get)));
 	memset(&get, 0, sizeof(get));
 	get.reserved2 = 1;
-	EXPECT_EQ(-EOPNOTSUPP, fd_ioctl(self->fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &get, sizeof(get)));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  fd_ioctl(self->fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &get, sizeof(get)));
 }
 
 TEST_F(luo, get_fd_state_bad_incoming)
@@ -327,7 +330,8 @@ TEST_F(luo, set_fd_event_unknown_event)
 {
 	struct liveupdate_ioctl_set_fd_event set = { .event = 7 };
 
-	EXPECT_EQ(-EOPNOTSUPP, fd_ioctl(self->fd, LIVEUPDATE_IOCTL_SET_FD_EVENT, &set, sizeof(set)));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  fd_ioctl(self->fd, LIVEUPDATE_IOCTL_SET_FD_EVENT, &set, sizeof(set)));
 }
 
 static void *prepare_later(void *arg)

@@ -77,11 +77,21 @@ static void *fuzz(void *p)
 			memcpy(buf + b, &v, 8);
 		}
 		switch ((r >> 8) % 5) {
-		case 0: size = (r >> 16) % 40; break;
-		case 1: size = 8; break;
-		case 2: size = 16; break;
-		case 3: size = 24; break;
-		default: size = (r >> 16) % sizeof(buf); break;
+		case 0:
+			size = (r >> 16) % 40;
+			break;
+		case 1:
+			size = 8;
+			break;
+		case 2:
+			size = 16;
+			break;
+		case 3:
+			size = 24;
+			break;
+		default:
+			size = (r >> 16) % sizeof(buf);
+			break;
 		}
 		memcpy(buf, &size, 4);
 		/* Mostly zero tails and reserved fields, mostly real fds and events. */

@@ -21,12 +21,12 @@
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 
-#define DENSE_SIZE	(256 * MiB)
-#define SPARSE_SIZE	(256 * MiB)
+#define DENSE_SIZE	(256 * SZ_1M)
+#define SPARSE_SIZE	(256 * SZ_1M)
 #define SPARSE_STRIDE	16
 #define LATE_PAGE	8		/* a hole of the sparse file, written after PREPARE */
-#define HUGE_SIZE	(8 * MiB)
-#define LOST_SIZE	(64 * MiB)
+#define HUGE_SIZE	(8 * SZ_1M)
+#define LOST_SIZE	(64 * SZ_1M)
 #define SMALL_SIZE	10000
 #define NR_SMALL	1000
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"

@@ -18,7 +18,7 @@
 #define KERNELS		6
 #define DATA		0xda7a
 #define LEDGER		0x1ed6e7
-#define DATA_SIZE	(64 * MiB)
+#define DATA_SIZE	(64 * SZ_1M)
 #define SEED		99
 /* Free memory may drift by this much over the chain, no more. */
 #define DRIFT_KIB	(8 * 1024)
@@ -26,7 +26,7 @@
 /* The data memfd's expected sum after kernel `stage` stamped it. */
 static uint64_t data_sum(int stage)
 {
-	static uint64_t buf[MiB / 8];
+	static uint64_t buf[SZ_1M / 8];
 	uint64_t h = LUO_SUM_INIT;
 
 	for (size_t off = 0; off < DATA_SIZE; off += sizeof(buf)) {
@@ -94,7 +94,8 @@ static void stage_next(int stage)
 		preserve_and_kexec(fd, data, ledger);
 		return;
 	}
-	lo = hi = free_kib[2];
+	lo = free_kib[2];
+	hi = lo;
 	for (int s = 2; s <= KERNELS; s++) {
 		ksft_print_msg("kernel %d: %ld KiB free\n", s, free_kib[s]);
 		lo = free_kib[s] < lo ? free_kib[s] : lo;

@@ -50,6 +50,8 @@ static void stage1(void)
 
 static void stage2(void)
 {
+	const char *sample_finished =
+		"rust_liveupdate: finish: live update to generation 1 complete";
 	int fd = luo_open(), hook = luo_selftest_open(), ok = 1;
 	char buf[128] = "";
 
@@ -77,8 +79,7 @@ static void stage2(void)
 			 luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL, "FINISH: NORMAL\n");
 	ksft_test_result(luo_getdata(hook, name(0), out) == -ENODATA,
 			 "incoming data released at FINISH\n");
-	ksft_test_result(luo_log_contains("rust_liveupdate: finish: live update to generation 1 complete"),
-			 "finish() called\n");
+	ksft_test_result(luo_log_contains(sample_finished), "finish() called\n");
 }
 
 LUO_KEXEC_TEST_MAIN(stage1, stage2)

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MiB (1024UL * 1024)
+#define SZ_1M (1024UL * 1024)
 
 /* The pseudo-random word number i of the stream seed (splitmix64). */
 static inline uint64_t luo_word(uint64_t seed, uint64_t i)
@@ -57,7 +57,7 @@ static inline uint64_t luo_sum(uint64_t h, const void *p, size_t len)
  */
 static inline uint64_t luo_file_sum(int fd, size_t len)
 {
-	static uint64_t buf[MiB / 8];
+	static uint64_t buf[SZ_1M / 8];
 	uint64_t h = LUO_SUM_INIT;
 
 	for (size_t off = 0; off < len; off += sizeof(buf)) {
@@ -87,7 +87,7 @@ static inline uint64_t luo_stream_sum(uint64_t seed, size_t len)
 /* Writes len bytes of the stream seed at byte off of fd; 0 or -1. */
 static inline int luo_write_stream(int fd, size_t len, uint64_t seed, uint64_t off)
 {
-	static uint64_t buf[(2 * MiB) / 8];
+	static uint64_t buf[(2 * SZ_1M) / 8];
 
 	for (size_t done = 0; done < len; done += sizeof(buf)) {
 		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);

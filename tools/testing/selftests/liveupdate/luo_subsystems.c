@@ -43,7 +43,7 @@ FIXTURE_TEARDOWN(subsys)
 		luo_set_event(self->fd, LIVEUPDATE_FINISH);
 	else if (luo_get_state(self->fd) != LIVEUPDATE_STATE_NORMAL)
 		luo_set_event(self->fd, LIVEUPDATE_CANCEL);
-	for (unsigned int i = 0; i < sizeof(test_names) / sizeof(test_names[0]); i++)
+	for (unsigned int i = 0; i < ARRAY_SIZE(test_names); i++)
 		luo_unregister(self->hook, test_names[i]);
 	for (int i = 0; i < LUO_SELFTEST_MAX_SUBSYSTEMS + 1; i++) {
 		snprintf(name, sizeof(name), "ksft_many_%d", i);
@@ -259,8 +259,10 @@ TEST_F(subsys, registered_from_subsys_initcall)
 	EXPECT_EQ(-EEXIST, luo_register(self->hook, "ksft_early", self->page));
 }
 
-/* The Rust sample (samples/rust/rust_liveupdate.rs) takes part through the
- * safe Rust abstraction: its callbacks run on PREPARE and CANCEL. */
+/*
+ * The Rust sample (samples/rust/rust_liveupdate.rs) takes part through the
+ * safe Rust abstraction: its callbacks run on PREPARE and CANCEL.
+ */
 TEST_F(subsys, rust_sample_takes_part)
 {
 	int kmsg;
@@ -283,6 +285,8 @@ TEST_F(subsys, rust_sample_takes_part)
  */
 TEST_F(subsys, updated_boot_data_finish)
 {
+	const char *sample_finished =
+		"rust_liveupdate: finish: live update to generation 41 complete";
 	char buf[64];
 	int kmsg = luo_kmsg_open();
 
@@ -314,13 +318,13 @@ TEST_F(subsys, updated_boot_data_finish)
 
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_FINISH));
 	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
-	EXPECT_TRUE(luo_kmsg_contains(kmsg,
-				      "rust_liveupdate: finish: live update to generation 41 complete"));
+	EXPECT_TRUE(luo_kmsg_contains(kmsg, sample_finished));
 	EXPECT_EQ(-EBUSY, luo_set_event(self->fd, LIVEUPDATE_FINISH));
 
 	/* The next update hands over the next generation. */
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
-	EXPECT_TRUE(luo_kmsg_contains(kmsg, "rust_liveupdate: prepare: handing over generation 42"));
+	EXPECT_TRUE(luo_kmsg_contains(kmsg,
+				      "rust_liveupdate: prepare: handing over generation 42"));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
 	close(kmsg);
 }

@@ -145,7 +145,7 @@ static inline int luo_kmsg_contains(int kmsg, const char *s)
 	while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
 		if (n > 0) {
 			rec[n] = 0;
-			found |= strstr(rec, s) != NULL;
+			found |= !!strstr(rec, s);
 		}
 	}
 	return found;
@@ -255,14 +255,15 @@ static inline void luo_no_stage(void)
 int main(int argc, char **argv)						\
 {									\
 	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
+	typeof(luo_no_stage) *third = (stage3);				\
 									\
 	ksft_print_header();						\
 	if (stage == 1)							\
 		stage1();						\
 	else if (stage == 2)						\
 		stage2();						\
-	else if (stage == 3 && stage3 != luo_no_stage)			\
-		stage3();						\
+	else if (stage == 3 && third != luo_no_stage)			\
+		third();						\
 	else								\
 		ksft_exit_fail_msg("usage: %s <stage>\n", argv[0]);	\
 	ksft_finished();						\

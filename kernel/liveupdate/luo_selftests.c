@@ -154,7 +154,7 @@ static int luo_test_register(const struct luo_arg_subsystem *arg)
 	if (slot == LUO_SELFTEST_MAX_SUBSYSTEMS)
 		return -ENOSPC;
 
-	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	t = kzalloc_obj(*t);
 	if (!t)
 		return -ENOMEM;
 	t->folio = folio_alloc(GFP_KERNEL, 0);

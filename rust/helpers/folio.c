@@ -17,7 +17,7 @@ __rust_helper void rust_helper_folio_put(struct folio *folio)
 	folio_put(folio);
 }
 
-__rust_helper phys_addr_t rust_helper_virt_to_phys(volatile void *address)
+__rust_helper phys_addr_t rust_helper_virt_to_phys(void *address)
 {
 	return virt_to_phys(address);
 }

@@ -110,7 +110,8 @@ impl<T: Show> KernelFile<T> {
                 }
                 // SAFETY: `kobj` is valid; the attribute lives as long as `self`, which removes
                 // the file before it goes away, and `data` is initialized.
-                let ret = unsafe { bindings::sysfs_create_file_ns(kobj, &attr.attr, core::ptr::null()) };
+                let ret =
+                    unsafe { bindings::sysfs_create_file_ns(kobj, &attr.attr, core::ptr::null()) };
                 if let Err(e) = to_result(ret) {
                     // SAFETY: We hold the only reference to `kobj`.
                     unsafe { bindings::kobject_put(kobj) };

@@ -25,7 +25,8 @@ import vmrun
 
 WORKLOAD_RE = re.compile(r'^workload\[\d+\]: (\S+)(?: counter=(\d+) digest=(\S+))?')
 WATCH_RE = re.compile(r'luoctl watch: state (.*)$')
-KERNEL_KEEP_RE = re.compile(r'liveupdate|LUO|memfd_luo|kexec|KHO|Run /init', re.I)
+KERNEL_KEEP_RE = re.compile(r'liveupdate:|LUO|memfd_luo|kexec|KHO|Run /init')
+KUNIT_RE = re.compile(r'^\[\s*\d+\.\d+\] (\s*# Subtest|\s*(not )?ok \d|# \w+: pass)')
 
 USE_COLOR = sys.stdout.isatty()
 
@@ -64,7 +65,7 @@ class Stream:
                 self.new_kernel_at = t
                 self.kernel = 2
                 self.show(t, '--- the new kernel prints its first line ---', '1;35')
-            if self.verbose or KERNEL_KEEP_RE.search(text):
+            if self.verbose or (KERNEL_KEEP_RE.search(text) and not KUNIT_RE.match(text)):
                 self.show(t, text, '2')
             return
         m = vmrun.BOOT_RE.search(text)

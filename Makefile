@@ -1,5 +1,6 @@
 # LUO-rs: the Live Update Orchestrator in Rust-for-Linux.
 #
+#   make demo                        a live update of a running workload, end to end
 #   make check                       build everything, run all tests in QEMU
 #   make vmtest PROG=/abs/static     run your program across a live update
 #   make bench                       time memfd preservation (not a test)
@@ -19,7 +20,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check check-debug vmtest bench bench-compare clippy rustfmt clean
+.PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare clippy rustfmt clean
 
 all: kernel
 
@@ -38,6 +39,11 @@ guest: sync
 check: kernel guest
 	@python3 $(WB)/check.py --kernel $(BZIMAGE) --guest $(GUEST_DIR) --logs $(OUT)/logs \
 		--base $(LUO_CACHE)/base/linux-7.3 $(if $(SUITE),--only $(SUITE))
+
+# luoctl carries a workload's memfd across a kexec; SIZE=MiB of its data.
+demo: kernel guest
+	@python3 $(WB)/demo.py --kernel $(BZIMAGE) --guest $(GUEST_DIR) --log $(OUT)/logs/demo.log \
+		$(if $(SIZE),--size $(SIZE))
 
 vmtest: kernel guest
 	@test -n "$(PROG)" || { echo "usage: make vmtest PROG=/abs/path/to/static-binary"; exit 2; }

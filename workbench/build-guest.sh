@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # build-guest.sh - build what runs inside the VM: the static init
-# (guest/init.c), the example agents (examples/) and the liveupdate
+# (guest/init.c), the example agents (examples/), luoctl and the demo
+# (tools/liveupdate/, demo/) and the liveupdate
 # kselftests, statically linked against
 # the uapi headers of the tree being tested.
 set -euo pipefail
@@ -20,6 +21,14 @@ for ex in "$REPO"/workbench/examples/*.c; do
 	if [ ! "$bin" -nt "$ex" ] || [ "$OBJ_DIR/usr/include/linux/liveupdate.h" -nt "$bin" ]; then
 		gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -o "$bin" "$ex"
 	fi
+done
+# luoctl (tools/liveupdate) and the demo around it (demo/)
+make -s -C "$REPO/tools/liveupdate" OUTPUT="$GUEST_DIR/" \
+	KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" CFLAGS="-O2 -Werror"
+mkdir -p "$GUEST_DIR/demo"
+for prog in demo workload; do
+	gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
+		-o "$GUEST_DIR/demo/$prog" "$REPO/workbench/demo/$prog.c"
 done
 mkdir -p "$GUEST_DIR/bench"
 gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \

@@ -21,7 +21,8 @@ import vmrun
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
 # path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
-# programs (paths relative to the guest build directory)
+# programs (paths relative to the guest build directory), optionally more
+# files the programs need in /bin (not run by the plan)
 SUITES = [
     ('kunit', 'kunit', 'liveupdate=on', []),
     ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
@@ -43,6 +44,9 @@ SUITES = [
 ] + [
     ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
+    # luoctl and the demo of 'make demo', with a small workload
+    ('demo', 'kexec', 'liveupdate=on luodemo.size=16 luodemo.run=1', ['demo/demo'],
+     ['demo/workload', 'luoctl']),
 ]
 
 
@@ -144,11 +148,12 @@ def main():
     if args.base and not args.only:
         everything.append(rustfmt_check(args.base))
         vmrun.print_results(everything)
-    for name, mode, append, progs in SUITES:
+    for name, mode, append, progs, *extra in SUITES:
         if args.only and name != args.only:
             continue
         paths = [os.path.join(args.guest, p) for p in progs]
-        missing = [p for p in paths if not os.path.exists(p)]
+        files = [os.path.join(args.guest, p) for p in (extra[0] if extra else [])]
+        missing = [p for p in paths + files if not os.path.exists(p)]
         if missing:
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
@@ -164,7 +169,8 @@ def main():
             paths.append(os.path.join(args.guest, 'kmemleak_scan'))
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
-        run = vmrun.boot(args.kernel, init, plan, paths, (append + ' ' + args.append).strip(),
+        run = vmrun.boot(args.kernel, init, plan, paths + files,
+                         (append + ' ' + args.append).strip(),
                          log, args.timeout)
         if mode == 'kunit':
             results = vmrun.collect_kunit(run, name + '/')

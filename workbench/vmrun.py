@@ -114,7 +114,8 @@ def qemu_command(kernel, initrd, append, mem):
             '-append', 'console=ttyS0 panic=-1 oops=panic luotest.stage=1 ' + append]
 
 
-def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo=False):
+def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo=False,
+         on_line=None):
     run = VmRun(log_path)
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='luo-vm-') as tmp:
@@ -152,6 +153,8 @@ def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo
                     log.write('%10.6f %s\n' % (now, text))
                     if echo and not PRINTK_RE.match(text):
                         print(text, flush=True)
+                    if on_line:
+                        on_line(now, text)
             if buf:
                 run.lines.append((time.monotonic() - start, buf.decode(errors='replace')))
             proc.wait()

@@ -7,6 +7,9 @@
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
 #   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
 #
+#   make series                      the patch series against pristine 7.3
+#   make series-check                git am it, checkpatch, build and boot every step
+#
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
 # rustfmt (format our Rust code; make check verifies it), clean.
@@ -20,7 +23,8 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare clippy rustfmt clean
+.PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare series \
+	series-check clippy rustfmt clean
 
 all: kernel
 
@@ -78,6 +82,15 @@ check-debug: sync guest
 	@python3 $(WB)/check.py --kernel $(DEBUG_OBJ)/arch/x86/boot/bzImage --guest $(GUEST_DIR) \
 		--logs $(OUT)/logs-debug --timeout 600 --debug $(if $(SUITE),--only $(SUITE)) \
 		--append "kho_scratch=256M,0,0"
+
+# The repository as a patch series against pristine 7.3 (out/series/), one
+# patch per file of patches/series; series-check applies it with git am,
+# runs checkpatch --strict, builds and boots every step.
+series: sync guest
+	@python3 $(WB)/series.py generate $(OUT)/series
+
+series-check: series
+	@python3 $(WB)/series.py check $(OUT)/series
 
 # Clippy over the whole Rust build, in its own object directory so that the
 # test kernel's objects stay valid. Fails on any warning in our code.

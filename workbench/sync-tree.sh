@@ -9,9 +9,11 @@
 #
 # Incremental by design: an overlay file is copied only when its content
 # differs, so unchanged files keep their timestamps and kbuild rebuilds only
-# what really changed. When the patch set changes, the tree is re-created
-# from the base and every file that was patched or overlaid before is
-# touched, so no stale object survives.
+# what really changed. When the diffs of the patch set change, the tree is
+# re-created from the base; every file that was patched or overlaid before
+# is touched, so no stale object survives, and then every file whose
+# content is the same as in the old tree gets its old timestamp back, so
+# that a change to one patch rebuilds only what it changes.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 # Repository paths that mirror the kernel tree.
 overlay_files() {
 	cd "$REPO"
-	local dirs=(kernel include rust mm lib samples Documentation tools/testing/selftests/liveupdate)
+	local dirs=(kernel include rust mm lib samples Documentation tools/liveupdate
+		    tools/testing/selftests/liveupdate)
 	if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
 		git ls-files --cached --others --exclude-standard -- "${dirs[@]}" 2>/dev/null
 	else
@@ -29,10 +32,12 @@ overlay_files() {
 	fi | while read -r f; do [ -f "$f" ] && echo "$f"; done | sort -u
 }
 
+# Only what changes the tree counts: the diffs, not the commit messages.
 patch_stamp() {
-	{ base_version; cat "$REPO/patches/series" "$REPO/patches/removed" 2>/dev/null
+	{ base_version; cat "$REPO/patches/removed" 2>/dev/null
 	  sed 's/#.*//' "$REPO/patches/series" 2>/dev/null | while read -r p; do
-		[ -n "$p" ] && cat "$REPO/patches/$p"; done; } | sha256sum | cut -d' ' -f1
+		[ -n "$p" ] && sed -n '/^--- /,$p' "$REPO/patches/$p"; done; } |
+		sha256sum | cut -d' ' -f1
 }
 
 manifest=$SRC_DIR/.luo-overlay
@@ -49,6 +54,8 @@ if [ "$(cat "$SRC_DIR/.luo-stamp" 2>/dev/null)" != "$stamp" ]; then
 	while read -r p; do
 		p=${p%%#*}; p=${p//[[:space:]]/}
 		[ -n "$p" ] || continue
+		# A step that only adds repository files has no diff.
+		grep -q '^--- ' "$REPO/patches/$p" || continue
 		log "applying patches/$p"
 		patch -d "$SRC_DIR.new" -p1 -s --no-backup-if-mismatch -i "$REPO/patches/$p" ||
 			die "patches/$p does not apply to $(base_version)"
@@ -67,7 +74,8 @@ if [ "$(cat "$SRC_DIR/.luo-stamp" 2>/dev/null)" != "$stamp" ]; then
 			[ -f "$SRC_DIR.new/$f" ] && touch "$SRC_DIR.new/$f"
 		done <<<"$old_manifest"
 	fi
-	rm -rf "$SRC_DIR"
+	rm -rf "$SRC_DIR.old"
+	[ ! -d "$SRC_DIR" ] || mv "$SRC_DIR" "$SRC_DIR.old"
 	mv "$SRC_DIR.new" "$SRC_DIR"
 	echo "$stamp" >"$SRC_DIR/.luo-stamp"
 	: >"$manifest"
@@ -100,4 +108,18 @@ while read -r f; do
 	fi
 done < <(cat "$manifest" 2>/dev/null)
 printf '%s\n' "$new_list" >"$manifest"
+# After a re-creation: what did not change keeps the old tree's timestamp.
+if [ -d "$SRC_DIR.old" ]; then
+	kept=0
+	while read -r f; do
+		[ -n "$f" ] && [ -f "$SRC_DIR/$f" ] && [ -f "$SRC_DIR.old/$f" ] || continue
+		if cmp -s "$SRC_DIR/$f" "$SRC_DIR.old/$f"; then
+			touch -r "$SRC_DIR.old/$f" "$SRC_DIR/$f"
+			kept=$((kept + 1))
+		fi
+	done < <(cat "$manifest" "$SRC_DIR/.luo-patched" "$SRC_DIR.old/.luo-overlay" \
+		     "$SRC_DIR.old/.luo-patched" 2>/dev/null | sort -u)
+	rm -rf "$SRC_DIR.old"
+	log "$kept unchanged file(s) keep their timestamps"
+fi
 log "build tree in sync ($copied file(s) updated), base $(base_version)"

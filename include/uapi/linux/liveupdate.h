@@ -70,6 +70,7 @@ struct liveupdate_ioctl_fd_preserve {
 	__s32 fd;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_PRESERVE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_PRESERVE)
 
@@ -84,6 +85,7 @@ struct liveupdate_ioctl_fd_unpreserve {
 	__u32 reserved;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_UNPRESERVE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_UNPRESERVE)
 
@@ -98,6 +100,7 @@ struct liveupdate_ioctl_fd_restore {
 	__s32 fd;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_RESTORE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_RESTORE)
 
@@ -110,6 +113,7 @@ struct liveupdate_ioctl_get_state {
 	__u32 size;
 	__u32 state;
 };
+
 #define LIVEUPDATE_IOCTL_GET_STATE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_STATE)
 
@@ -122,6 +126,7 @@ struct liveupdate_ioctl_set_event {
 	__u32 size;
 	__u32 event;
 };
+
 #define LIVEUPDATE_IOCTL_SET_EVENT \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_EVENT)
 
@@ -143,6 +148,7 @@ struct liveupdate_ioctl_get_fd_state {
 	__u32 state;
 	__u32 reserved2;
 };
+
 #define LIVEUPDATE_IOCTL_GET_FD_STATE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_FD_STATE)
 
@@ -157,6 +163,7 @@ struct liveupdate_ioctl_set_fd_event {
 	__u32 event;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_SET_FD_EVENT \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_FD_EVENT)
 

@@ -5,6 +5,7 @@
 #   make bench                       time memfd preservation (not a test)
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
 #   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
+#   make docs                        build and check the documentation (Sphinx)
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
@@ -19,7 +20,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest check check-debug vmtest bench bench-compare clippy rustfmt clean
+.PHONY: all setup sync kernel guest check check-debug vmtest bench bench-compare clippy rustfmt docs clean
 
 all: kernel
 
@@ -80,6 +81,16 @@ clippy: sync
 		> $(OUT)/clippy.log 2>&1 || { tail -40 $(OUT)/clippy.log; exit 1; }
 	@! grep -B2 -A12 '^warning\|^error' $(OUT)/clippy.log || { echo "clippy: see $(OUT)/clippy.log"; exit 1; }
 	@echo "clippy: no warnings"
+
+# The documentation: kernel-doc and checkpatch on our headers, the uAPI
+# page's example program, and Sphinx on the Documentation/ directories
+# that hold our pages; fails on any warning about our files. No kernel
+# build. SPHINXDIRS="..." picks other directories.
+docs:
+	@bash $(WB)/setup.sh --docs
+	@bash $(WB)/sync-tree.sh
+	@DOCS_LOG=$(OUT)/docs.log $(if $(SPHINXDIRS),SPHINXDIRS="$(SPHINXDIRS)") \
+		bash $(WB)/build-docs.sh
 
 rustfmt: setup
 	@/usr/bin/rustfmt --edition 2021 --config-path $(LUO_CACHE)/base/linux-7.3/.rustfmt.toml \

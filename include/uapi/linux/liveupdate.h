@@ -49,6 +49,7 @@ enum liveupdate_event {
 	LIVEUPDATE_CANCEL = 3,
 };
 
+/* The ioctl numbers, LIVEUPDATE_IOCTL_* below. */
 enum {
 	LIVEUPDATE_CMD_FD_PRESERVE = 0x00,
 	LIVEUPDATE_CMD_FD_UNPRESERVE = 0x01,
@@ -64,6 +65,10 @@ enum {
  * @size: sizeof(struct liveupdate_ioctl_fd_preserve)
  * @fd: The file to preserve.
  * @token: Caller-chosen key under which the file is kept and restored.
+ *
+ * Preserve the file @fd across the next live update, with the first file
+ * handler that accepts it. Nothing is serialized before PREPARE (global or
+ * per file). Allowed in the NORMAL and UPDATED states.
  */
 struct liveupdate_ioctl_fd_preserve {
 	__u32 size;
@@ -79,6 +84,9 @@ struct liveupdate_ioctl_fd_preserve {
  * @size: sizeof(struct liveupdate_ioctl_fd_unpreserve)
  * @reserved: Must be zero.
  * @token: The token given to LIVEUPDATE_IOCTL_FD_PRESERVE.
+ *
+ * Stop preserving a file; a prepared or frozen file is cancelled first.
+ * Allowed in the NORMAL and UPDATED states.
  */
 struct liveupdate_ioctl_fd_unpreserve {
 	__u32 size;
@@ -92,8 +100,11 @@ struct liveupdate_ioctl_fd_unpreserve {
 /**
  * struct liveupdate_ioctl_fd_restore - LIVEUPDATE_IOCTL_FD_RESTORE
  * @size: sizeof(struct liveupdate_ioctl_fd_restore)
- * @fd: Output: the new file descriptor.
+ * @fd: Output: the new file descriptor, with O_CLOEXEC set.
  * @token: The token the file was preserved under in the previous kernel.
+ *
+ * Get back a file the previous kernel handed over. Allowed in the UPDATED
+ * state only, once per token. On failure no file descriptor is installed.
  */
 struct liveupdate_ioctl_fd_restore {
 	__u32 size;
@@ -108,6 +119,8 @@ struct liveupdate_ioctl_fd_restore {
  * struct liveupdate_ioctl_get_state - LIVEUPDATE_IOCTL_GET_STATE
  * @size: sizeof(struct liveupdate_ioctl_get_state)
  * @state: Output: the current &enum liveupdate_state.
+ *
+ * Read the global state.
  */
 struct liveupdate_ioctl_get_state {
 	__u32 size;
@@ -121,6 +134,9 @@ struct liveupdate_ioctl_get_state {
  * struct liveupdate_ioctl_set_event - LIVEUPDATE_IOCTL_SET_EVENT
  * @size: sizeof(struct liveupdate_ioctl_set_event)
  * @event: The &enum liveupdate_event to send (PREPARE, CANCEL or FINISH).
+ *
+ * Move the global state machine. FREEZE is refused: it comes from
+ * reboot(LINUX_REBOOT_CMD_KEXEC).
  */
 struct liveupdate_ioctl_set_event {
 	__u32 size;
@@ -139,6 +155,10 @@ struct liveupdate_ioctl_set_event {
  * @token: The file's token.
  * @state: Output: the file's &enum liveupdate_state.
  * @reserved2: Must be zero.
+ *
+ * Read the state of one file: NORMAL, PREPARED or FROZEN for a file
+ * preserved in this kernel, UPDATED for one handed over by the previous
+ * kernel that is not finished yet.
  */
 struct liveupdate_ioctl_get_fd_state {
 	__u32 size;
@@ -157,6 +177,11 @@ struct liveupdate_ioctl_get_fd_state {
  * @size: sizeof(struct liveupdate_ioctl_set_fd_event)
  * @event: The &enum liveupdate_event to apply to this one file.
  * @token: The file's token.
+ *
+ * Move one file ahead of, or back from, the global state: PREPARE,
+ * FREEZE and CANCEL act on a file preserved in this kernel while the
+ * global state is NORMAL or UPDATED; FINISH acts on a file handed over by
+ * the previous kernel, in the UPDATED state.
  */
 struct liveupdate_ioctl_set_fd_event {
 	__u32 size;

@@ -6,6 +6,7 @@
 #   make bench                       time memfd preservation (not a test)
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
 #   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
+#   make docs                        build and check the documentation (Sphinx)
 #
 #   make series                      the patch series against pristine 7.3
 #   make series-check                git am it, checkpatch, build and boot every step
@@ -24,7 +25,7 @@ GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
 .PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare series \
-	series-check clippy rustfmt clean
+	series-check docs clippy rustfmt clean
 
 all: kernel
 
@@ -90,6 +91,7 @@ series: sync guest
 	@python3 $(WB)/series.py generate $(OUT)/series
 
 series-check: series
+	@bash $(WB)/setup.sh --series
 	@python3 $(WB)/series.py check $(OUT)/series
 
 # Clippy over the whole Rust build, in its own object directory so that the
@@ -99,6 +101,18 @@ clippy: sync
 		> $(OUT)/clippy.log 2>&1 || { tail -40 $(OUT)/clippy.log; exit 1; }
 	@! grep -B2 -A12 '^warning\|^error' $(OUT)/clippy.log || { echo "clippy: see $(OUT)/clippy.log"; exit 1; }
 	@echo "clippy: no warnings"
+
+# The documentation: kernel-doc and checkpatch on our headers, the uAPI
+# page's example program, and Sphinx on the Documentation/ directories
+# that hold our pages; fails on any warning about our files. No kernel
+# build; Sphinx takes about 7 minutes on 2 cores, every run (the default
+# SPHINXDIRS include admin-guide, for the ABI and kernel-parameters pages).
+# SPHINXDIRS="..." picks other directories.
+docs:
+	@bash $(WB)/setup.sh --docs
+	@bash $(WB)/sync-tree.sh
+	@DOCS_LOG=$(OUT)/docs.log $(if $(SPHINXDIRS),SPHINXDIRS="$(SPHINXDIRS)") \
+		bash $(WB)/build-docs.sh
 
 rustfmt: setup
 	@/usr/bin/rustfmt --edition 2021 --config-path $(LUO_CACHE)/base/linux-7.3/.rustfmt.toml \

@@ -259,12 +259,16 @@ def write_cover_letter(out, all_steps):
 
 
 def checkpatch(tree, patch, num, notes):
+    # The distribution's python3 first: checkpatch's SPDX check needs ply and git.
+    env = dict(os.environ, PATH='/usr/bin:' + os.environ.get('PATH', ''))
     out = sh(['perl', 'scripts/checkpatch.pl', '--strict', '--terse', '--show-types',
-              '--no-summary', patch], cwd=tree, check=False).stdout
+              '--no-summary', patch], cwd=tree, check=False, env=env).stdout
     bad, accepted = [], 0
     for line in out.splitlines():
         m = re.search(r': (ERROR|WARNING|CHECK):(\w+):', line)
         if not m:
+            if 'Traceback' in line or 'Error' in line:
+                bad.append(line)
             continue
         if (num, m.group(2)) in notes:
             accepted += 1

@@ -17,6 +17,13 @@ need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 [ "${1:-}" = --bench ] && need_pkgs+=(python3-matplotlib)
 # make check-debug builds with clang: Rust and KASAN together need it.
 [ "${1:-}" = --debug ] && need_pkgs+=(clang-19 lld-19 llvm-19)
+# make docs runs Debian's Sphinx (bookworm: 5.3; the tree needs >= 3.4.3,
+# Documentation/process/changes.rst), the Read the Docs theme for
+# DOCS_THEME=sphinx_rtd_theme, and pyyaml, which the tree's Sphinx
+# extensions import.
+[ "${1:-}" = --docs ] && need_pkgs+=(python3-sphinx python3-sphinx-rtd-theme python3-yaml)
+# make series-check: checkpatch's SPDX check (scripts/spdxcheck.py) needs ply and git.
+[ "${1:-}" = --series ] && need_pkgs+=(python3-ply python3-git)
 
 install_host_packages() {
 	local missing=()

@@ -65,7 +65,9 @@ struct liveupdate_subsystem {
  * struct liveupdate_file_ops - Callbacks of a handler of preserved files.
  * @prepare: Serialize @file for the next kernel (at the global or a per-file
  *	PREPARE) and store a u64 describing it in @data. Required.
- * @freeze: Final update just before kexec; may change @data. Optional.
+ * @freeze: Final update just before kexec, for a file in the PREPARED
+ *	state (one frozen by a per-file FREEZE keeps its data); may change
+ *	@data. Optional.
  * @cancel: Undo @prepare (and @freeze); called with the latest data.
  *	Required.
  * @finish: In the next kernel, at FINISH, for every incoming file of this
@@ -78,7 +80,10 @@ struct liveupdate_subsystem {
  * @owner: The module providing the callbacks.
  *
  * Callbacks run in process context and may sleep; nothing handed over by
- * the previous kernel may be trusted by @retrieve and @finish.
+ * the previous kernel may be trusted by @retrieve and @finish. They must
+ * not register or unregister subsystems or handlers. @can_preserve runs
+ * with LUO's lock held: it must not call LUO functions other than the
+ * state queries.
  */
 struct liveupdate_file_ops {
 	int (*prepare)(struct liveupdate_file_handler *h, struct file *file, u64 *data);
@@ -157,9 +162,15 @@ bool liveupdate_state_normal(void);
  * a subsystem for which the previous kernel handed over data gets its
  * boot() callback before this returns. Works from any initcall level.
  *
- * Return: 0; -EINVAL for a subsystem without ops or name; -EBUSY in the
- * PREPARED or FROZEN state; -EEXIST if @h or its name is registered;
- * -EAGAIN if the owner module is going away; -ENOMEM.
+ * Registration does not depend on liveupdate=: it also succeeds when live
+ * update is disabled, and then nothing is ever prepared.
+ *
+ * Return: 0; -EINVAL for a NULL @h, a subsystem without ops or name, or a
+ * name that cannot key the hand-over (1 to 63 characters from
+ * [0-9a-zA-Z,._+?#-], neither "compatible" nor "file-descriptors");
+ * -EBUSY in the PREPARED or FROZEN state; -EEXIST if @h or its name is
+ * registered; -EAGAIN if the owner module is going away; -ENODEV before
+ * LUO is set up (early_initcall); -ENOMEM.
  */
 int liveupdate_register_subsystem(struct liveupdate_subsystem *h);
 
@@ -189,10 +200,12 @@ int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h, u64 *data);
  * Allowed in NORMAL and UPDATED. FD_PRESERVE picks the first registered
  * handler whose can_preserve() accepts the file.
  *
- * Return: 0; -EINVAL for a handler without ops, required callbacks or
- * compatible; -EBUSY in the PREPARED or FROZEN state; -EEXIST if @h or its
- * compatible is registered; -EAGAIN if the owner module is going away;
- * -ENOMEM.
+ * Return: 0; -EINVAL for a NULL @h, a handler without ops, required
+ * callbacks or compatible, or a compatible that is not a valid name (as for
+ * subsystem names, see liveupdate_register_subsystem()); -EBUSY in the
+ * PREPARED or FROZEN state; -EEXIST if @h or its compatible is registered;
+ * -EAGAIN if the owner module is going away; -ENODEV before LUO is set up
+ * (early_initcall); -ENOMEM.
  */
 int liveupdate_register_file_handler(struct liveupdate_file_handler *h);
 

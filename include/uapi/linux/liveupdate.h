@@ -49,6 +49,7 @@ enum liveupdate_event {
 	LIVEUPDATE_CANCEL = 3,
 };
 
+/* The ioctl numbers, LIVEUPDATE_IOCTL_* below. */
 enum {
 	LIVEUPDATE_CMD_FD_PRESERVE = 0x00,
 	LIVEUPDATE_CMD_FD_UNPRESERVE = 0x01,
@@ -64,12 +65,17 @@ enum {
  * @size: sizeof(struct liveupdate_ioctl_fd_preserve)
  * @fd: The file to preserve.
  * @token: Caller-chosen key under which the file is kept and restored.
+ *
+ * Preserve the file @fd across the next live update, with the first file
+ * handler that accepts it. Nothing is serialized before PREPARE (global or
+ * per file). Allowed in the NORMAL and UPDATED states.
  */
 struct liveupdate_ioctl_fd_preserve {
 	__u32 size;
 	__s32 fd;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_PRESERVE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_PRESERVE)
 
@@ -78,26 +84,34 @@ struct liveupdate_ioctl_fd_preserve {
  * @size: sizeof(struct liveupdate_ioctl_fd_unpreserve)
  * @reserved: Must be zero.
  * @token: The token given to LIVEUPDATE_IOCTL_FD_PRESERVE.
+ *
+ * Stop preserving a file; a prepared or frozen file is cancelled first.
+ * Allowed in the NORMAL and UPDATED states.
  */
 struct liveupdate_ioctl_fd_unpreserve {
 	__u32 size;
 	__u32 reserved;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_UNPRESERVE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_UNPRESERVE)
 
 /**
  * struct liveupdate_ioctl_fd_restore - LIVEUPDATE_IOCTL_FD_RESTORE
  * @size: sizeof(struct liveupdate_ioctl_fd_restore)
- * @fd: Output: the new file descriptor.
+ * @fd: Output: the new file descriptor, with O_CLOEXEC set.
  * @token: The token the file was preserved under in the previous kernel.
+ *
+ * Get back a file the previous kernel handed over. Allowed in the UPDATED
+ * state only, once per token. On failure no file descriptor is installed.
  */
 struct liveupdate_ioctl_fd_restore {
 	__u32 size;
 	__s32 fd;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_FD_RESTORE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_FD_RESTORE)
 
@@ -105,11 +119,14 @@ struct liveupdate_ioctl_fd_restore {
  * struct liveupdate_ioctl_get_state - LIVEUPDATE_IOCTL_GET_STATE
  * @size: sizeof(struct liveupdate_ioctl_get_state)
  * @state: Output: the current &enum liveupdate_state.
+ *
+ * Read the global state.
  */
 struct liveupdate_ioctl_get_state {
 	__u32 size;
 	__u32 state;
 };
+
 #define LIVEUPDATE_IOCTL_GET_STATE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_STATE)
 
@@ -117,11 +134,15 @@ struct liveupdate_ioctl_get_state {
  * struct liveupdate_ioctl_set_event - LIVEUPDATE_IOCTL_SET_EVENT
  * @size: sizeof(struct liveupdate_ioctl_set_event)
  * @event: The &enum liveupdate_event to send (PREPARE, CANCEL or FINISH).
+ *
+ * Move the global state machine. FREEZE is refused: it comes from
+ * reboot(LINUX_REBOOT_CMD_KEXEC).
  */
 struct liveupdate_ioctl_set_event {
 	__u32 size;
 	__u32 event;
 };
+
 #define LIVEUPDATE_IOCTL_SET_EVENT \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_EVENT)
 
@@ -134,6 +155,10 @@ struct liveupdate_ioctl_set_event {
  * @token: The file's token.
  * @state: Output: the file's &enum liveupdate_state.
  * @reserved2: Must be zero.
+ *
+ * Read the state of one file: NORMAL, PREPARED or FROZEN for a file
+ * preserved in this kernel, UPDATED for one handed over by the previous
+ * kernel that is not finished yet.
  */
 struct liveupdate_ioctl_get_fd_state {
 	__u32 size;
@@ -143,6 +168,7 @@ struct liveupdate_ioctl_get_fd_state {
 	__u32 state;
 	__u32 reserved2;
 };
+
 #define LIVEUPDATE_IOCTL_GET_FD_STATE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_FD_STATE)
 
@@ -151,12 +177,18 @@ struct liveupdate_ioctl_get_fd_state {
  * @size: sizeof(struct liveupdate_ioctl_set_fd_event)
  * @event: The &enum liveupdate_event to apply to this one file.
  * @token: The file's token.
+ *
+ * Move one file ahead of, or back from, the global state: PREPARE,
+ * FREEZE and CANCEL act on a file preserved in this kernel while the
+ * global state is NORMAL or UPDATED; FINISH acts on a file handed over by
+ * the previous kernel, in the UPDATED state.
  */
 struct liveupdate_ioctl_set_fd_event {
 	__u32 size;
 	__u32 event;
 	__aligned_u64 token;
 };
+
 #define LIVEUPDATE_IOCTL_SET_FD_EVENT \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_FD_EVENT)
 

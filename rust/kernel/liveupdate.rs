@@ -30,8 +30,11 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
-/// Whether live update is enabled on this boot (`liveupdate=on`); without
-/// it registrations fail with `ENODEV`.
+/// Whether live update is enabled on this boot (`liveupdate=on`).
+///
+/// Registrations succeed either way (they fail with `ENODEV` only before
+/// LUO is set up at `early_initcall`); without it, no update can be
+/// prepared and nothing is handed over, so drivers may skip their set-up.
 pub fn enabled() -> bool {
     // SAFETY: Reads a boot-time setting; no requirements.
     unsafe { bindings::liveupdate_enabled() }

@@ -13,6 +13,7 @@
 #
 # Other targets: setup (host packages, bindgen, base source), sync (base +
 # patches + overlay -> build tree), kernel, guest, clippy (lint all Rust),
+# rustdoc (document the Rust crates, no warnings allowed),
 # rustfmt (format our Rust code; make check verifies it), clean.
 # Everything outside the repository lives in $(LUO_CACHE).
 
@@ -25,7 +26,7 @@ GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
 .PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare series \
-	series-check docs clippy rustfmt clean
+	series-check docs rustdoc clippy rustfmt clean
 
 all: kernel
 
@@ -93,6 +94,15 @@ series: sync guest
 series-check: series
 	@bash $(WB)/setup.sh --series
 	@python3 $(WB)/series.py check $(OUT)/series
+
+# The documentation of the Rust crates (kernel, with our abstractions),
+# built by rustdoc into the test kernel's object directory. Fails on any
+# rustdoc warning.
+rustdoc: kernel
+	@KMAKE_TARGETS=rustdoc bash $(WB)/build-kernel.sh > $(OUT)/rustdoc.log 2>&1 || \
+		{ tail -40 $(OUT)/rustdoc.log; exit 1; }
+	@! grep -B2 -A12 '^warning\|^error' $(OUT)/rustdoc.log || { echo "rustdoc: see $(OUT)/rustdoc.log"; exit 1; }
+	@echo "rustdoc: no warnings; $(OBJ_DIR)/Documentation/output/rust/rustdoc/kernel/index.html"
 
 # Clippy over the whole Rust build, in its own object directory so that the
 # test kernel's objects stay valid. Fails on any warning in our code.

@@ -46,6 +46,7 @@ if [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev/n
 	echo "$frag_stamp" >"$OBJ_DIR/.luo-config-stamp"
 fi
 start=$(date +%s)
-kmake -j"$(nproc)" bzImage
+# KMAKE_TARGETS: what to build (default bzImage; make rustdoc: rustdoc).
+kmake -j"$(nproc)" ${KMAKE_TARGETS:-bzImage}
 verify_config
-log "kernel built in $(( $(date +%s) - start ))s: $OBJ_DIR/arch/x86/boot/bzImage"
+log "${KMAKE_TARGETS:-kernel} built in $(( $(date +%s) - start ))s in $OBJ_DIR"

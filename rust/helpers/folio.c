@@ -12,6 +12,11 @@ __rust_helper size_t rust_helper_folio_size(const struct folio *folio)
 	return folio_size(folio);
 }
 
+__rust_helper unsigned int rust_helper_folio_order(const struct folio *folio)
+{
+	return folio_order(folio);
+}
+
 __rust_helper void rust_helper_folio_put(struct folio *folio)
 {
 	folio_put(folio);

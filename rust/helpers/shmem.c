@@ -52,11 +52,6 @@ __rust_helper unsigned long rust_helper_folio_pfn(const struct folio *folio)
 	return folio_pfn(folio);
 }
 
-__rust_helper unsigned int rust_helper_folio_order(const struct folio *folio)
-{
-	return folio_order(folio);
-}
-
 __rust_helper loff_t rust_helper_folio_pos(const struct folio *folio)
 {
 	return folio_pos(folio);

@@ -107,8 +107,9 @@ pub trait Subsystem: Send + Sync {
 /// # Invariants
 ///
 /// `raw` holds a `struct liveupdate_subsystem` with the callbacks of
-/// [`SubsystemVTable<T>`], registered with LUO for as long as this value
-/// lives, and `data` is initialized before `raw` is registered.
+/// `SubsystemVTable<T>` (the trampolines to `T`'s methods), registered with LUO
+/// for as long as this value lives, and `data` is initialized before `raw`
+/// is registered.
 #[pin_data(PinnedDrop)]
 pub struct Registration<T: Subsystem> {
     data: T,
@@ -324,8 +325,9 @@ pub trait FileHandler: Send + Sync {
 /// # Invariants
 ///
 /// `raw` holds a `struct liveupdate_file_handler` with the callbacks of
-/// [`FileHandlerVTable<T>`], registered with LUO for as long as this value
-/// lives, and `data` is initialized before `raw` is registered.
+/// `FileHandlerVTable<T>` (the trampolines to `T`'s methods), registered with LUO
+/// for as long as this value lives, and `data` is initialized before `raw`
+/// is registered.
 #[pin_data(PinnedDrop)]
 pub struct FileHandlerRegistration<T: FileHandler> {
     #[pin]

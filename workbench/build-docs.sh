@@ -50,7 +50,7 @@ log "kernel-doc and checkpatch: ${#HEADERS[@]} headers checked"
 rst=$SRC_DIR/Documentation/userspace-api/liveupdate.rst
 make -s -C "$SRC_DIR" O="$DOCS_OBJ/hdr" headers >/dev/null
 awk '/^Example$/ { ex = 1 } ex && /::$/ { code = 1; next }
-     code && /^[^ \t]/ && NF { exit } code { sub(/^    /, ""); print }' "$rst" \
+     code && /^[^ \t]/ && NF { exit } code { sub(/^(    |\t)/, ""); print }' "$rst" \
 	>"$DOCS_OBJ/luo_agent.c"
 grep -q LIVEUPDATE_IOCTL_FD_RESTORE "$DOCS_OBJ/luo_agent.c" ||
 	die "no example program found in $rst"

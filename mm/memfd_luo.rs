@@ -236,23 +236,68 @@ fn write_chunks(runs: &[Run], info: &FileInfo) -> Result<KVec<PreservedBuffer>> 
     Ok(chunks)
 }
 
-/// Reads the chunk list starting at `data`: the file and its runs, all
-/// checked. The chunks' memory is freed.
-fn read_chunks(data: u64) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
-    let mut parser = ChunkParser::default();
-    let mut visited: KVec<u64> = KVec::new();
-    let mut phys = data;
-    while phys != 0 {
-        if visited.contains(&phys) {
-            return Err("chunk list loops");
+/// Reads the chunk list of one file: the file and its runs, all checked.
+/// Each chunk's memory is freed once read. Running out of memory stops it
+/// with the chunk in hand kept, so it can go on later.
+struct ChunkReader {
+    parser: ChunkParser,
+    visited: KVec<u64>,
+    /// The next chunk's physical address, 0 once the last one is read.
+    next: u64,
+    /// The chunk taken from KHO that could not be read for lack of memory.
+    held: Option<IncomingBuffer>,
+}
+
+impl ChunkReader {
+    fn new(data: u64) -> Self {
+        Self {
+            parser: ChunkParser::default(),
+            visited: KVec::new(),
+            next: data,
+            held: None,
         }
-        visited
-            .push(phys, GFP_KERNEL)
-            .map_err(|_| "out of memory")?;
-        let chunk = IncomingBuffer::restore_folio(phys).map_err(|_| "chunk is not preserved")?;
-        phys = parser.chunk(chunk.as_slice())?;
     }
-    parser.finish()
+
+    /// Reads the chunks not read yet.
+    fn read(&mut self) -> core::result::Result<(), Stop> {
+        while self.next != 0 {
+            let chunk = match self.held.take() {
+                Some(chunk) => chunk,
+                None => {
+                    if self.visited.contains(&self.next) {
+                        return Err(Stop::Rejected("chunk list loops"));
+                    }
+                    self.visited
+                        .push(self.next, GFP_KERNEL)
+                        .map_err(Stop::nomem)?;
+                    IncomingBuffer::restore_folio(self.next)
+                        .map_err(|_| Stop::Rejected("chunk is not preserved"))?
+                }
+            };
+            if self.parser.reserve_for(chunk.as_slice()).is_err() {
+                self.held = Some(chunk);
+                return Err(Stop::Again(ENOMEM));
+            }
+            self.next = self
+                .parser
+                .chunk(chunk.as_slice())
+                .map_err(Stop::Rejected)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a restore stopped: bad data, after which nothing more can come of
+/// the file, or an error that leaves everything in place to try again.
+enum Stop {
+    Rejected(&'static str),
+    Again(Error),
+}
+
+impl Stop {
+    fn nomem(_: impl Sized) -> Self {
+        Stop::Again(ENOMEM)
+    }
 }
 
 /// Checks the chunks of one file, one after the other, as they come: the
@@ -321,6 +366,16 @@ impl ChunkParser {
                 .map_err(|_| "out of memory")?;
         }
         Ok(le64(b, 8))
+    }
+
+    /// Makes room for the runs of chunk `b`, so that [`Self::chunk`] needs
+    /// no memory for it.
+    fn reserve_for(&mut self, b: &[u8]) -> Result {
+        if b.len() < HEADER_SIZE {
+            return Ok(());
+        }
+        let n = (le32(b, 4) as usize).min(MAX_CHUNK_RUNS);
+        Ok(self.runs.reserve(n, GFP_KERNEL)?)
     }
 
     /// The file and its runs, once the last chunk is in.
@@ -539,39 +594,93 @@ impl Outgoing {
 
 /// A file handed over by the previous kernel, from its first FD_RESTORE
 /// or FINISH on.
+///
+/// A restore that runs out of memory keeps what it did: the chunks read,
+/// the memfd being built, and the memory taken from KHO that did not get
+/// into it yet, so that the next FD_RESTORE goes on where it stopped and
+/// nothing is lost. Bad data stops it for good.
 struct Incoming {
     data: u64,
-    /// `None` when the hand-over could not be read or a restore failed
-    /// half-way: nothing more can come of it.
+    reader: ChunkReader,
+    /// The file and its runs, once every chunk is read.
     parsed: Option<(FileInfo, KVVec<Run>)>,
-    /// Folios taken from KHO so far, in run order.
+    /// Why the hand-over is refused, if it is.
+    rejected: Option<&'static str>,
+    /// Folios and ranges of pages taken from KHO so far, in run order.
     taken: u64,
+    /// What a restore that stopped had built, and what it held in hand.
+    partial: Option<NewMemfd>,
+    pending: Option<Taken>,
 }
 
 impl Incoming {
     fn new(data: u64) -> Self {
-        let parsed = match read_chunks(data) {
-            Ok(parsed) => Some(parsed),
-            Err(why) => {
-                pr_warn!("memfd-v1 data {data:#x} rejected: {why}\n");
-                None
-            }
-        };
         Self {
             data,
-            parsed,
+            reader: ChunkReader::new(data),
+            parsed: None,
+            rejected: None,
             taken: 0,
+            partial: None,
+            pending: None,
+        }
+    }
+
+    /// Refuses the hand-over for `why`: `EIO` from now on.
+    fn reject(&mut self, why: &'static str) -> Error {
+        if self.rejected.is_none() {
+            pr_warn!("memfd-v1 data {:#x} rejected: {why}\n", self.data);
+            self.rejected = Some(why);
+        }
+        EIO
+    }
+
+    fn stop(&mut self, stop: Stop) -> Error {
+        match stop {
+            Stop::Rejected(why) => self.reject(why),
+            Stop::Again(e) => e,
+        }
+    }
+
+    /// Reads the chunks not read yet; the file once they all are.
+    fn info(&mut self) -> Result<FileInfo> {
+        if self.rejected.is_some() {
+            return Err(EIO);
+        }
+        if let Some((info, _)) = &self.parsed {
+            return Ok(*info);
+        }
+        if let Err(stop) = self.reader.read() {
+            return Err(self.stop(stop));
+        }
+        match core::mem::take(&mut self.reader.parser).finish() {
+            Ok((info, runs)) => {
+                self.parsed = Some((info, runs));
+                Ok(info)
+            }
+            Err(why) => Err(self.reject(why)),
         }
     }
 
     /// Takes each folio, or range of pages, not taken yet from KHO and
-    /// calls `f` with it.
-    fn take_folios(&mut self, mut f: impl FnMut(Taken) -> Result) -> Result {
+    /// gives it to `f`, first what `f` gave back last time: what `f`
+    /// cannot use it gives back with its error, and the walk stops there.
+    fn take_folios(
+        &mut self,
+        mut f: impl FnMut(Taken) -> core::result::Result<(), (Error, Taken)>,
+    ) -> Result {
+        if let Some(taken) = self.pending.take() {
+            if let Err((e, taken)) = f(taken) {
+                self.pending = Some(taken);
+                return Err(e);
+            }
+        }
         let Some((_, runs)) = &self.parsed else {
             return Err(EIO);
         };
         let mut seen = 0u64;
-        for run in runs.iter() {
+        let mut stop = None;
+        'runs: for run in runs.iter() {
             if seen + run.count <= self.taken {
                 seen += run.count;
                 continue;
@@ -580,8 +689,15 @@ impl Incoming {
                 // A range comes back whole, or not at all.
                 seen += run.count;
                 self.taken = seen;
-                let pages = IncomingPages::restore(run.pfn * PAGE_SIZE, run.count)?;
-                f(Taken::Pages(pages, run.index))?;
+                let Ok(pages) = IncomingPages::restore(run.pfn * PAGE_SIZE, run.count) else {
+                    stop = Some(Stop::Rejected("a range of pages is not preserved"));
+                    break;
+                };
+                if let Err((e, taken)) = f(Taken::Pages(pages, run.index)) {
+                    self.pending = Some(taken);
+                    stop = Some(Stop::Again(e));
+                    break;
+                }
                 continue;
             }
             let range: Range<u64> = 0..run.count;
@@ -593,14 +709,45 @@ impl Incoming {
                 self.taken = seen;
                 let offset = i << run.order;
                 let phys = (run.pfn + offset) * PAGE_SIZE;
-                let folio = IncomingBuffer::restore_folio(phys)?;
+                let Ok(folio) = IncomingBuffer::restore_folio(phys) else {
+                    stop = Some(Stop::Rejected("a folio is not preserved"));
+                    break 'runs;
+                };
                 if folio.order() != run.order {
-                    return Err(EINVAL);
+                    stop = Some(Stop::Rejected("a folio has another order"));
+                    break 'runs;
                 }
-                f(Taken::Folio(folio, run.index + offset))?;
+                if let Err((e, taken)) = f(Taken::Folio(folio, run.index + offset)) {
+                    self.pending = Some(taken);
+                    stop = Some(Stop::Again(e));
+                    break 'runs;
+                }
             }
         }
-        Ok(())
+        match stop {
+            None => Ok(()),
+            Some(stop) => Err(self.stop(stop)),
+        }
+    }
+
+    /// Gives back to the system the memory of a file never restored: what
+    /// a restore that stopped took, and what is still preserved.
+    fn release(&mut self) {
+        drop(self.partial.take());
+        drop(self.pending.take());
+        if let Err(e) = self.info() {
+            if e == ENOMEM {
+                pr_warn!(
+                    "memfd-v1 data {:#x}: out of memory, its memory stays reserved\n",
+                    self.data
+                );
+            }
+            return;
+        }
+        let _ = self.take_folios(|taken| {
+            drop(taken);
+            Ok(())
+        });
     }
 }
 
@@ -633,19 +780,38 @@ impl MemfdHandler {
         shmem.lock().set_frozen(frozen);
     }
 
-    /// Builds the memfd of `incoming`.
+    /// Builds the memfd of `incoming`, or goes on building it.
     fn restore(incoming: &mut Incoming) -> Result<ARef<File>> {
-        let info = incoming.parsed.as_ref().ok_or(EIO)?.0;
-        let mut memfd = NewMemfd::new(c"memfd:luo")?;
-        memfd.set_size(info.size)?;
-        memfd.reserve(info.pages)?;
-        incoming.take_folios(|taken| match taken {
-            Taken::Folio(folio, index) => memfd.add_folio(folio, index),
-            Taken::Pages(pages, index) => memfd.add_pages(pages, index),
-        })?;
-        memfd.add_seals(info.seals)?;
-        memfd.set_pos(info.pos as i64)?;
-        Ok(memfd.into_file())
+        let info = incoming.info()?;
+        let mut memfd = match incoming.partial.take() {
+            Some(memfd) => memfd,
+            None => {
+                let mut memfd = NewMemfd::new(c"memfd:luo")?;
+                memfd.set_size(info.size)?;
+                memfd.reserve(info.pages)?;
+                memfd
+            }
+        };
+        let filled = incoming
+            .take_folios(|taken| match taken {
+                Taken::Folio(folio, index) => memfd
+                    .add_folio(folio, index)
+                    .map_err(|(e, folio)| (e, Taken::Folio(folio, index))),
+                Taken::Pages(mut pages, mut index) => memfd
+                    .add_pages(&mut pages, &mut index)
+                    .map_err(|e| (e, Taken::Pages(pages, index))),
+            })
+            .and_then(|()| memfd.add_seals(info.seals))
+            .and_then(|()| memfd.set_pos(info.pos as i64));
+        match filled {
+            Ok(()) => Ok(memfd.into_file()),
+            Err(e) => {
+                if incoming.rejected.is_none() {
+                    incoming.partial = Some(memfd);
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -734,20 +900,10 @@ impl FileHandler for MemfdHandler {
                 incoming.len() - 1
             }
         };
-        let entry = &mut incoming[index];
-        if entry.taken != 0 {
-            // A restore failed half-way: the rest is freed at FINISH.
-            return Err(EIO);
-        }
-        match Self::restore(entry) {
-            Ok(file) => {
-                incoming.remove(index)?;
-                Ok(file)
-            }
-            // Folios already in the memfd went with it; FINISH frees the
-            // ones not taken yet.
-            Err(e) => Err(e),
-        }
+        let file = Self::restore(&mut incoming[index])?;
+        // The memfd owns its memory now.
+        incoming.remove(index)?;
+        Ok(file)
     }
 
     fn finish(&self, file: Option<&File>, data: u64) {
@@ -769,10 +925,7 @@ impl FileHandler for MemfdHandler {
         };
         drop(incoming);
         // Never restored: give the memory back.
-        let _ = entry.take_folios(|taken| {
-            drop(taken);
-            Ok(())
-        });
+        entry.release();
     }
 }
 

@@ -5,6 +5,7 @@
  * See include/linux/memfd_luo.h.
  */
 
+#include <linux/fault-inject.h>
 #include <linux/fs.h>
 #include <linux/folio_batch.h>
 #include <linux/highmem.h>
@@ -18,6 +19,34 @@
 #include <linux/xarray.h>
 
 #include "internal.h"
+
+#ifdef CONFIG_FAULT_INJECTION
+/*
+ * fail_memfd_luo: fails putting restored memory into a new memfd, like a
+ * memory cgroup charge or an xarray node allocation that fails after the
+ * first part of a file is in (Documentation/mm/memfd_preservation.rst).
+ */
+static DECLARE_FAULT_ATTR(fail_memfd_luo);
+
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+static int __init fail_memfd_luo_debugfs(void)
+{
+	return PTR_ERR_OR_ZERO(fault_create_debugfs_attr("fail_memfd_luo", NULL,
+							 &fail_memfd_luo));
+}
+late_initcall(fail_memfd_luo_debugfs);
+#endif
+
+static bool memfd_luo_should_fail(void)
+{
+	return should_fail(&fail_memfd_luo, 1);
+}
+#else
+static inline bool memfd_luo_should_fail(void)
+{
+	return false;
+}
+#endif
 
 int memfd_luo_reserve(struct file *file, long pages)
 {
@@ -36,10 +65,10 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index)
 	gfp_t gfp = mapping_gfp_mask(mapping);
 	int err;
 
-	if (!IS_ALIGNED(index, folio_nr_pages(folio))) {
-		folio_put(folio);
+	if (!IS_ALIGNED(index, folio_nr_pages(folio)))
 		return -EINVAL;
-	}
+	if (memfd_luo_should_fail())
+		return -ENOMEM;
 
 	/* A large folio restored by KHO is compound but not yet rmappable. */
 	page_rmappable_folio(&folio->page);
@@ -48,16 +77,22 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index)
 
 	err = mem_cgroup_charge(folio, NULL, gfp);
 	if (err)
-		goto out;
+		goto fail;
 	err = shmem_add_to_page_cache(folio, mapping, index, NULL, gfp);
-	if (err)
-		goto out;
+	if (err) {
+		mem_cgroup_uncharge(folio);
+		goto fail;
+	}
 	folio_mark_uptodate(folio);
 	folio_mark_dirty(folio);
 	folio_add_lru(folio);
-out:
 	folio_unlock(folio);
 	folio_put(folio);
+	return 0;
+fail:
+	/* The caller keeps the folio and may try again. */
+	__folio_clear_swapbacked(folio);
+	__folio_clear_locked(folio);
 	return err;
 }
 
@@ -79,7 +114,7 @@ static void memfd_luo_make_uptodate(struct folio *folio)
 #define MEMFD_LUO_BATCH 64
 
 int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
-			pgoff_t index)
+			pgoff_t index, unsigned long *added)
 {
 	struct address_space *mapping = file_inode(file)->i_mapping;
 	gfp_t gfp = mapping_gfp_mask(mapping);
@@ -91,16 +126,20 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 		struct page *first = page + done;
 		XA_STATE(xas, &mapping->i_pages, index + done);
 
+		if (memfd_luo_should_fail()) {
+			err = -ENOMEM;
+			break;
+		}
 		/* Set the folios up as shmem_add_to_page_cache() would, unlocked. */
 		for (ready = 0; ready < n; ready++) {
 			struct folio *folio = page_folio(first + ready);
 
-			__folio_set_locked(folio);
-			__folio_set_swapbacked(folio);
-			__folio_mark_uptodate(folio);
 			err = mem_cgroup_charge(folio, NULL, gfp);
 			if (err)
 				break;
+			__folio_set_locked(folio);
+			__folio_set_swapbacked(folio);
+			__folio_mark_uptodate(folio);
 			folio->mapping = mapping;
 			folio->index = index + done + ready;
 			folio_ref_inc(folio);	/* the page cache's reference */
@@ -130,25 +169,27 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 		if (!err)
 			err = xas_error(&xas);
 
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < ready; i++) {
 			struct folio *folio = page_folio(first + i);
 
 			if (i < in) {
 				folio_mark_dirty(folio);
 				folio_add_lru(folio);
-			} else if (i < ready) {
-				/* Prepared but not stored. */
-				folio->mapping = NULL;
-				folio_ref_dec(folio);
+				folio_unlock(folio);
+				folio_put(folio);
+				continue;
 			}
-			folio_unlock(folio);
-			folio_put(folio);
+			/* Prepared but not stored: back to how the caller gave it. */
+			folio->mapping = NULL;
+			folio_ref_dec(folio);
+			mem_cgroup_uncharge(folio);
+			folio_clear_uptodate(folio);
+			__folio_clear_swapbacked(folio);
+			__folio_clear_locked(folio);
 		}
-		done += n;
+		done += in;
 	}
-	/* Free what never got its turn. */
-	for (i = done; i < nr; i++)
-		folio_put(page_folio(page + i));
+	*added = done;
 	return err;
 }
 

@@ -45,8 +45,9 @@ void memfd_luo_settle(struct file *file, long pages);
  * @index: The page index of the folio in @file, a multiple of its size.
  *
  * The folio is charged to the current task's memory cgroup and added to
- * the page cache and LRU as an up-to-date, dirty shmem folio. The caller's
- * reference is consumed in every case: on failure the folio is freed.
+ * the page cache and LRU as an up-to-date, dirty shmem folio. On success
+ * the caller's reference is consumed; on failure the caller keeps the
+ * folio, its reference and its content, and may try again.
  *
  * Return: 0, or a negative errno (-EINVAL for a misaligned @index, -EEXIST
  * if @index is taken, -ENOMEM).
@@ -60,15 +61,17 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
  *	kho_restore_pages(), each with one reference.
  * @nr: How many.
  * @index: The page index in @file of the first one; the others follow.
+ * @added: Where to store how many pages went into the file.
  *
  * Like memfd_luo_add_folio() for each page, but a batch of pages goes into
- * the page cache under one lock hold. Every page's reference is consumed:
- * on failure the pages not in the file are freed.
+ * the page cache under one lock hold. The references of the first @added
+ * pages are consumed; on failure the caller keeps the others, with their
+ * references and content, and may try again from @page + @added.
  *
  * Return: 0, or a negative errno (-EEXIST if an index is taken, -ENOMEM).
  */
 int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
-			pgoff_t index);
+			pgoff_t index, unsigned long *added);
 
 /**
  * struct memfd_luo_folio - Where a pinned folio is.

@@ -192,6 +192,11 @@ impl IncomingBuffer {
         if unsafe { bindings::pfn_valid(pfn) } == 0 {
             return Err(EINVAL);
         }
+        // SAFETY: `kho_preserved_folio_order` accepts any address.
+        if unsafe { bindings::kho_preserved_folio_order(phys) } < 0 {
+            // Checked quietly first: `kho_restore_folio` warns.
+            return Err(EINVAL);
+        }
         // SAFETY: `phys` is in memory with a struct page; `kho_restore_folio` checks that a
         // preserved folio starts there and returns NULL otherwise.
         let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
@@ -223,12 +228,17 @@ impl IncomingBuffer {
         unsafe { bindings::folio_order(self.folio.as_ptr()) }
     }
 
-    /// Gives up ownership of the folio, with its one reference.
+    /// The folio, still owned by this value.
     #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn into_folio(self) -> *mut bindings::folio {
-        let folio = self.folio.as_ptr();
+    pub(crate) fn as_folio_ptr(&self) -> *mut bindings::folio {
+        self.folio.as_ptr()
+    }
+
+    /// Gives up ownership of the folio, with its one reference, to whoever
+    /// took it through [`Self::as_folio_ptr`].
+    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
+    pub(crate) fn forget(self) {
         core::mem::forget(self);
-        folio
     }
 
     /// The handed-over bytes.
@@ -281,6 +291,11 @@ impl IncomingPages {
             }
         }
         let nr_pages = usize::try_from(nr).map_err(|_| EINVAL)?;
+        // SAFETY: `kho_pages_are_preserved` accepts any range.
+        if !unsafe { bindings::kho_pages_are_preserved(phys, nr_pages) } {
+            // Checked quietly first: `kho_restore_pages` warns.
+            return Err(EINVAL);
+        }
         // SAFETY: The range starts and ends in memory with struct pages; KHO checks that each
         // of its chunks was preserved and returns NULL otherwise.
         let next =
@@ -291,13 +306,30 @@ impl IncomingPages {
 }
 
 impl IncomingPages {
-    /// Gives up ownership of the pages not taken yet: the first one and
-    /// how many, each with one reference.
+    /// The pages not taken yet, still owned by this value: the first one
+    /// and how many.
     #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn into_raw(self) -> (*mut bindings::page, u64) {
-        let raw = (self.next.as_ptr(), self.left);
-        core::mem::forget(self);
-        raw
+    pub(crate) fn as_raw(&self) -> (*mut bindings::page, u64) {
+        (self.next.as_ptr(), self.left)
+    }
+
+    /// Gives up ownership of the first `n` pages not taken yet, with their
+    /// references, to whoever took them through [`Self::as_raw`]; at most
+    /// all of them.
+    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
+    pub(crate) fn forget_front(&mut self, n: u64) {
+        let n = n.min(self.left);
+        self.left -= n;
+        if self.left != 0 {
+            // SAFETY: The pages are contiguous in the memory map and `left` more follow the
+            // first `n`, so the result stays inside the range.
+            self.next = unsafe { NonNull::new_unchecked(self.next.as_ptr().add(n as usize)) };
+        }
+    }
+
+    /// Whether every page was taken or given up.
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
     }
 }
 

@@ -398,26 +398,48 @@ impl NewMemfd {
     /// Puts `folio`, memory handed over by the previous kernel, into the
     /// file at page `index`, charged to the current task; its blocks must
     /// be in [`Self::reserve`]. `EINVAL` for an index that is not a multiple
-    /// of the folio's size, `EEXIST` if the index is taken.
-    pub fn add_folio(&mut self, folio: IncomingBuffer, index: u64) -> Result {
-        let index = usize::try_from(index).map_err(|_| EFBIG)?;
-        let folio = folio.into_folio();
+    /// of the folio's size, `EEXIST` if the index is taken, `ENOMEM`. On
+    /// failure the folio comes back with the error, unchanged.
+    pub fn add_folio(
+        &mut self,
+        folio: IncomingBuffer,
+        index: u64,
+    ) -> core::result::Result<(), (Error, IncomingBuffer)> {
+        let Ok(index) = usize::try_from(index) else {
+            return Err((EFBIG, folio));
+        };
         // SAFETY: The file is a memfd nobody else sees; `folio` is a restored folio with one
-        // reference, which the call consumes.
-        to_result(unsafe { bindings::memfd_luo_add_folio(self.file.as_ptr(), folio, index) })
+        // reference, which the call consumes on success only.
+        let ret = unsafe {
+            bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.as_folio_ptr(), index)
+        };
+        match to_result(ret) {
+            Ok(()) => {
+                folio.forget();
+                Ok(())
+            }
+            Err(e) => Err((e, folio)),
+        }
     }
 
     /// Puts `pages`, a range of single pages handed over by the previous
     /// kernel, into the file from page `index` on, like
-    /// [`Self::add_folio`] for each but faster. On failure the pages not
-    /// in the file are freed.
-    pub fn add_pages(&mut self, pages: IncomingPages, index: u64) -> Result {
-        let index = usize::try_from(index).map_err(|_| EFBIG)?;
-        let (first, nr) = pages.into_raw();
+    /// [`Self::add_folio`] for each but faster; `index` moves past the pages
+    /// added. On failure the pages that are not in the file stay in
+    /// `pages`, unchanged, so the same call can be made again.
+    pub fn add_pages(&mut self, pages: &mut IncomingPages, index: &mut u64) -> Result {
+        let (first, nr) = pages.as_raw();
+        let start = usize::try_from(*index).map_err(|_| EFBIG)?;
         let nr = usize::try_from(nr).map_err(|_| EFBIG)?;
+        let mut added = 0;
         // SAFETY: The file is a memfd nobody else sees; `first` is the first of `nr` restored,
-        // contiguous pages with one reference each, which the call consumes.
-        to_result(unsafe { bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, index) })
+        // contiguous pages with one reference each; the call consumes the first `added`.
+        let ret = unsafe {
+            bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, start, &mut added)
+        };
+        pages.forget_front(added as u64);
+        *index += added as u64;
+        to_result(ret)
     }
 
     /// The finished file.

@@ -113,6 +113,19 @@ static inline int luo_memfd_random(const char *name, size_t len, uint64_t seed,
 	return fd;
 }
 
+/* Writes a short string to a file (sysctl, sysfs); 0 or -errno. */
+static inline int luo_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -errno;
+}
+
 /* A "key<sep>value" line's value in a /proc file, -1 if absent. */
 static inline long luo_proc_value(const char *path, const char *key, char sep)
 {
@@ -139,6 +152,47 @@ static inline long luo_meminfo(const char *key)
 	return luo_proc_value("/proc/meminfo", key, ':');
 }
 
+/*
+ * Free memory in KiB, counting the pages that wait in the per-CPU lists
+ * (/proc/zoneinfo "count:"), which MemFree leaves out: freeing a few MiB
+ * may not move MemFree at all. The caches are dropped first.
+ */
+static inline long luo_free_kib(void)
+{
+	long free_kib, pcp = 0;
+	char line[128];
+	FILE *f;
+
+	luo_write_file("/proc/sys/vm/drop_caches", "3");
+	free_kib = luo_meminfo("MemFree");
+	f = fopen("/proc/zoneinfo", "re");
+	if (!f || free_kib < 0)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+
+		if (!strncmp(p, "count: ", 7))
+			pcp += atol(p + 7);
+	}
+	fclose(f);
+	return free_kib + pcp * 4;
+}
+
+/*
+ * Touches the static buffers of luo_write_stream() and luo_file_sum(), so
+ * that memory measured after this call does not count them.
+ */
+static inline void luo_touch_buffers(void)
+{
+	int fd = memfd_create("luo_touch", 0);
+
+	if (fd < 0)
+		return;
+	if (!luo_write_stream(fd, 2 * SZ_1M, 1, 0))
+		luo_file_sum(fd, SZ_1M);
+	close(fd);
+}
+
 /* A /proc/vmstat counter, -1 if absent. */
 static inline long luo_vmstat(const char *key)
 {
@@ -157,19 +211,6 @@ static inline long luo_file_pages(int fd)
 	struct stat st;
 
 	return fstat(fd, &st) ? -1 : (long)(st.st_blocks / 8);
-}
-
-/* Writes a short string to a file (sysctl, sysfs); 0 or -errno. */
-static inline int luo_write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -errno;
 }
 
 #endif /* _LUO_MEMFD_UTILS_H */

@@ -5,11 +5,29 @@
 //! A memfd (or any unlinked shmem file) given to `/dev/liveupdate` keeps
 //! its bytes, size, position and seals across a live update. At PREPARE
 //! the mapping is frozen (no resize, no write past the end, no fallocate:
-//! `EPERM`), the pages present in the file are pinned, which also moves
-//! them out of memory the next kernel reuses, and preserved with KHO, each
-//! folio whole. Holes stay holes: a sparse file costs what it holds. In the
-//! next kernel FD_RESTORE builds a new memfd around the same memory,
-//! charged to the restoring task; FINISH frees what was never restored.
+//! `EPERM`), the folios present in the file are held, one reference each
+//! (those in memory the next kernel reuses are moved out first), and
+//! preserved with KHO: huge folios whole, runs of single pages as ranges.
+//! Holes stay holes: a sparse file costs what it holds. In the next kernel
+//! FD_RESTORE builds a new memfd around the same memory, charged to the
+//! restoring task; FINISH frees what was never restored.
+//!
+//! # Holding, not pinning
+//!
+//! A folio is held by a plain reference, the one the page cache walk takes
+//! and keeps, not by a `FOLL_PIN`. With the mapping frozen nothing can
+//! truncate the file, and migration, compaction, splitting, khugepaged's
+//! collapse and swap-out (`pageout()` keeps a folio referenced by someone
+//! else) all give up on a folio with a reference they do not know about:
+//! the pages stay where the hand-over says they are until CANCEL drops the
+//! references. A pin would hold no better (what it adds,
+//! `folio_maybe_dma_pinned()`, is for copy-on-write at fork and writeback
+//! under DMA) and costs three atomic operations and two vmstat updates per
+//! 4 KiB page instead of one atomic operation. What a long-term pin checks
+//! is still checked: folios in CMA (the KHO scratch area) or
+//! `ZONE_MOVABLE` are migrated first. The walk groups the folios into
+//! runs as it goes; nothing is kept per page. See
+//! Documentation/mm/memfd_preservation.rst.
 //!
 //! # Hand-over layout, version 1
 //!
@@ -50,7 +68,7 @@ use kernel::{
     fs::File,
     kho::{IncomingBuffer, IncomingPages, PreservedBuffer},
     liveupdate::{self, FileHandler, FileHandlerRegistration},
-    memfd::{NewMemfd, PinnedFolio, Shmem, MAX_FOLIO_ORDER},
+    memfd::{FolioRun, HeldFolios, NewMemfd, Shmem, MAX_FOLIO_ORDER},
     new_mutex,
     prelude::*,
     sync::{
@@ -99,16 +117,19 @@ impl Run {
         self.count << self.order
     }
 
-    /// Appends a folio to this run if it continues it.
-    fn extend(&mut self, pfn: u64, order: u32, index: u64) -> bool {
-        let continues = order == self.order
-            && self.count < MAX_COUNT
-            && pfn == self.pfn + self.pages()
-            && index == self.index + self.pages();
-        if continues {
-            self.count += 1;
+    /// The run of the layout for held folios; a run of more than one page
+    /// is preserved as a range.
+    fn new(held: &FolioRun) -> Result<Self> {
+        if held.index + held.pages() > INDEX_LIMIT || held.count > MAX_COUNT {
+            return Err(EFBIG);
         }
-        continues
+        Ok(Self {
+            pfn: held.pfn,
+            order: held.order,
+            index: held.index,
+            count: held.count,
+            as_pages: held.order == 0 && held.count > 1,
+        })
     }
 
     fn encode(&self, out: &mut [u8]) {
@@ -172,36 +193,24 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(v)
 }
 
-/// Adds a folio `(pfn, order, index)` to `runs`, the folios so far in
-/// index order: it extends the last run or starts a new one.
-fn add_to_runs(runs: &mut KVVec<Run>, pfn: u64, order: u32, index: u64) -> Result {
-    if index + (1 << order) > INDEX_LIMIT {
-        return Err(EFBIG);
-    }
-    if let Some(last) = runs.last_mut() {
-        if last.extend(pfn, order, index) {
-            return Ok(());
+/// Groups folios `(pfn, order, index)`, sorted by index, into runs as
+/// [`Shmem::hold_present`] does.
+#[cfg(CONFIG_KUNIT)]
+fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<KVVec<FolioRun>> {
+    let mut runs: KVVec<FolioRun> = KVVec::new();
+    for (pfn, order, index) in folios {
+        if let Some(last) = runs.last_mut() {
+            if last.extend(pfn, order, index, MAX_COUNT) {
+                continue;
+            }
         }
-    }
-    runs.push(
-        Run {
+        let run = FolioRun {
             pfn,
             order,
             index,
             count: 1,
-            as_pages: false,
-        },
-        GFP_KERNEL,
-    )?;
-    Ok(())
-}
-
-/// Groups folios `(pfn, order, index)`, sorted by index, into runs.
-#[cfg(CONFIG_KUNIT)]
-fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<KVVec<Run>> {
-    let mut runs = KVVec::new();
-    for (pfn, order, index) in folios {
-        add_to_runs(&mut runs, pfn, order, index)?;
+        };
+        runs.push(run, GFP_KERNEL)?;
     }
     Ok(runs)
 }
@@ -457,27 +466,24 @@ struct Outgoing {
     /// hole was filled since.
     nr_pages: u64,
     info: FileInfo,
+    /// The runs of the layout, one for each run of `held`.
     runs: KVVec<Run>,
-    folios: KVVec<PinnedFolio>,
+    held: HeldFolios,
     chunks: KVec<PreservedBuffer>,
     /// Whether the folios are preserved with KHO right now.
     preserved: bool,
 }
 
 impl Outgoing {
-    /// Pins and preserves the pages of `shmem`, whose mapping is frozen,
+    /// Holds and preserves the pages of `shmem`, whose mapping is frozen,
     /// and writes the chunks describing them.
     fn serialize(shmem: &Shmem<'_>) -> Result<Self> {
         shmem.swap_in()?;
         let nr_pages = shmem.nr_pages();
-        let mut folios = KVVec::new();
-        let mut runs = KVVec::new();
-        shmem.pin_present(|folio, at| {
-            add_to_runs(&mut runs, at.pfn, at.order, at.index)?;
-            Ok(folios.push(folio, GFP_KERNEL)?)
-        })?;
-        for run in runs.iter_mut() {
-            run.as_pages = run.order == 0 && run.count > 1;
+        let held = shmem.hold_present(MAX_COUNT)?;
+        let mut runs = KVVec::with_capacity(held.runs().len(), GFP_KERNEL)?;
+        for run in held.runs() {
+            runs.push(Run::new(run)?, GFP_KERNEL)?;
         }
         let info = FileInfo {
             size: shmem.size(),
@@ -492,24 +498,12 @@ impl Outgoing {
             nr_pages,
             info,
             runs,
-            folios,
+            held,
             chunks,
             preserved: false,
         };
         o.preserve()?;
         Ok(o)
-    }
-
-    /// Calls `f(run, its folios)` for every run.
-    fn for_each_run(&self, mut f: impl FnMut(&Run, &[PinnedFolio]) -> Result) -> Result {
-        let mut at = 0;
-        for run in self.runs.iter() {
-            let n = usize::try_from(run.count).map_err(|_| EINVAL)?;
-            let folios = self.folios.get(at..at + n).ok_or(EINVAL)?;
-            f(run, folios)?;
-            at += n;
-        }
-        Ok(())
     }
 
     /// Preserves every folio with KHO; all or nothing. KHO warns about
@@ -520,51 +514,16 @@ impl Outgoing {
         if self.preserved {
             return Ok(());
         }
-        let mut runs_done = 0usize;
-        let result = self.for_each_run(|run, folios| {
-            Self::preserve_run(run, folios)?;
-            runs_done += 1;
-            Ok(())
-        });
-        if result.is_err() {
-            let mut i = 0usize;
-            let _ = self.for_each_run(|run, folios| {
-                if i < runs_done {
-                    Self::unpreserve_run(run, folios);
-                }
-                i += 1;
-                Ok(())
-            });
-        }
-        self.preserved = result.is_ok();
-        result
-    }
-
-    /// Preserves one run; all or nothing.
-    fn preserve_run(run: &Run, folios: &[PinnedFolio]) -> Result {
-        if run.as_pages {
-            // KHO rolls a failed range back itself.
-            return PinnedFolio::preserve_pages(folios);
-        }
-        for (i, folio) in folios.iter().enumerate() {
-            if let Err(e) = folio.preserve() {
-                for folio in &folios[..i] {
-                    folio.unpreserve();
+        for (i, run) in self.runs.iter().enumerate() {
+            if let Err(e) = self.held.preserve(i, run.as_pages) {
+                for (j, run) in self.runs.iter().enumerate().take(i) {
+                    self.held.unpreserve(j, run.as_pages);
                 }
                 return Err(e);
             }
         }
+        self.preserved = true;
         Ok(())
-    }
-
-    fn unpreserve_run(run: &Run, folios: &[PinnedFolio]) {
-        if run.as_pages {
-            PinnedFolio::unpreserve_pages(folios);
-        } else {
-            for folio in folios {
-                folio.unpreserve();
-            }
-        }
     }
 
     /// The bytes of headers and runs it hands over.
@@ -576,10 +535,9 @@ impl Outgoing {
         if !self.preserved {
             return;
         }
-        let _ = self.for_each_run(|run, folios| {
-            Self::unpreserve_run(run, folios);
-            Ok(())
-        });
+        for (i, run) in self.runs.iter().enumerate() {
+            self.held.unpreserve(i, run.as_pages);
+        }
         self.preserved = false;
     }
 
@@ -852,7 +810,7 @@ impl FileHandler for MemfdHandler {
         let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
         if shmem.nr_pages() != o.nr_pages {
             // Holes were written since PREPARE: preserve the file again;
-            // the old pins and chunks go.
+            // the old references and chunks go.
             // KHO must not keep the old ranges beside the new ones.
             o.unpreserve();
             let again = match Outgoing::serialize(&shmem) {

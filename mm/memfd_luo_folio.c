@@ -7,7 +7,6 @@
 
 #include <linux/fault-inject.h>
 #include <linux/fs.h>
-#include <linux/folio_batch.h>
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
 #include <linux/memcontrol.h>
@@ -195,9 +194,9 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 
 /*
  * Splits the large folios of pages first..last that sit where they may not
- * stay pinned, so that their pages can move one by one when no free huge
- * page is left outside CMA to move them whole. The caller holds no
- * reference on them.
+ * stay, so that their pages can move one by one when no free huge page is
+ * left outside CMA to move them whole. The caller holds no reference on
+ * them.
  */
 static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t first,
 				      pgoff_t last)
@@ -221,87 +220,230 @@ static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t fir
 	return err;
 }
 
-long memfd_luo_pin_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			  struct folio **folios, struct memfd_luo_folio *info,
-			  unsigned int max)
+/* Folios moved out of CMA or ZONE_MOVABLE per memfd_pin_folios() call. */
+#define MEMFD_LUO_MOVE_BATCH 32
+/* Folios looked at per call, between RCU read sections. */
+#define MEMFD_LUO_WALK_BATCH 4096
+
+struct memfd_luo_runs {
+	struct memfd_luo_run *run;
+	unsigned int nr;
+	unsigned int max;
+	unsigned long max_count;
+};
+
+/* Appends a held folio; false if it needs a new run and there is no room. */
+static bool memfd_luo_append(struct memfd_luo_runs *runs, unsigned long pfn, pgoff_t index,
+			     unsigned int order)
 {
-	loff_t last = i_size_read(file_inode(file)) - 1;
-	pgoff_t stretch = 0, stretch_end = 0;
-	struct folio_batch fbatch;
+	struct memfd_luo_run *run = runs->nr ? &runs->run[runs->nr - 1] : NULL;
+
+	if (run && run->order == order && run->count < runs->max_count &&
+	    run->pfn + (run->count << order) == pfn &&
+	    run->index + (run->count << order) == index) {
+		run->count++;
+		return true;
+	}
+	if (runs->nr == runs->max)
+		return false;
+	run = &runs->run[runs->nr++];
+	run->pfn = pfn;
+	run->index = index;
+	run->count = 1;
+	run->order = order;
+	return true;
+}
+
+/*
+ * Moves the folios of pages first..last, all present, out of memory where
+ * they may not stay (CMA, which KHO scratch is, or ZONE_MOVABLE) and holds
+ * each with a reference, appended to @runs. memfd_pin_folios() does the
+ * moving; its pin is traded for a reference. Returns the index after the
+ * last folio held (at least one), or a negative errno with nothing held.
+ */
+static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last,
+				  struct memfd_luo_runs *runs)
+{
+	struct folio *folios[MEMFD_LUO_MOVE_BATCH];
+	loff_t size = i_size_read(file_inode(file));
+	pgoff_t next = first;
 	bool split_done = false;
-	unsigned int i, j, found;
-	long nr = 0, ret;
-	int err = 0;
 	pgoff_t off;
+	long ret, i;
 
-	folio_batch_init(&fbatch);
-	while (nr < max && *start <= end) {
-		found = filemap_get_folios(file->f_mapping, start, end, &fbatch);
-		if (!found)
+	for (;;) {
+		ret = memfd_pin_folios(file, (loff_t)first << PAGE_SHIFT,
+				       min((loff_t)(last + 1) << PAGE_SHIFT, size) - 1,
+				       folios, MEMFD_LUO_MOVE_BATCH, &off);
+		if (ret != -ENOMEM || split_done)
 			break;
-		for (i = 0; i < found && !err; i++) {
-			struct folio *folio = fbatch.folios[i];
+		/*
+		 * No huge page left outside CMA to move a large folio to:
+		 * split it and move its pages; retry once.
+		 */
+		split_done = true;
+		ret = memfd_luo_split_unpinnable(file->f_mapping, first, last);
+		if (ret)
+			return ret;
+	}
+	if (ret <= 0)
+		return ret ? ret : -EINVAL;
+	for (i = 0; i < ret; i++) {
+		struct folio *folio = folios[i];
 
-			if (nr == max) {
-				/* Resume at this folio next time. */
-				*start = folio->index;
-				break;
-			}
-			if (folio_is_longterm_pinnable(folio)) {
-				err = try_grab_folio(folio, 1, FOLL_PIN);
-				if (!err)
-					folios[nr++] = folio;
+		/* Without room, the rest goes back and the next call takes it. */
+		if (next == folio->index &&
+		    memfd_luo_append(runs, folio_pfn(folio), folio->index, folio_order(folio))) {
+			folio_get(folio);
+			next = folio_next_index(folio);
+		}
+		unpin_folio(folio);
+	}
+	return next;
+}
+
+void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		folio_put(pfn_folio(pfn + (i << order)));
+		if (!(i & 4095))
+			cond_resched();
+	}
+}
+
+static void memfd_luo_release_runs(struct memfd_luo_runs *runs)
+{
+	unsigned int i;
+
+	for (i = 0; i < runs->nr; i++)
+		memfd_luo_release_folios(runs->run[i].pfn, runs->run[i].order,
+					 runs->run[i].count);
+}
+
+long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
+			   struct memfd_luo_run *run, unsigned int max,
+			   unsigned long max_count)
+{
+	XA_STATE(xas, &file->f_mapping->i_pages, *start);
+	struct memfd_luo_runs runs = {
+		.run = run, .max = max, .max_count = max_count,
+	};
+	unsigned long pfn, block, fine_block = ULONG_MAX;
+	/* The last run, extended in registers: where its next folio would be. */
+	unsigned long open_pfn = 0, open_count = 0;
+	pgoff_t open_index = 0, index;
+	unsigned int open_order = 0, order, seen = 0;
+	pgoff_t first, last;
+	bool stale = false, done = false;
+	struct folio *folio;
+	long next, i, j;
+
+	if (*start > end || !max || !max_count)
+		return 0;
+	cond_resched();
+	rcu_read_lock();
+	for (folio = xas_find(&xas, end); seen < MEMFD_LUO_WALK_BATCH;
+	     folio = xas_next_entry(&xas, end)) {
+		if (!folio) {
+			done = true;
+			break;
+		}
+		if (xas_retry(&xas, folio))
+			continue;
+		/* Out on swap: memfd_luo_swap_in() brought in what it saw. */
+		if (xa_is_value(folio))
+			continue;
+		if (!folio_try_get(folio))
+			goto reset;
+		if (unlikely(folio != xas_reload(&xas))) {
+			folio_put(folio);
+			goto reset;
+		}
+		pfn = folio_pfn(folio);
+		/*
+		 * Where a folio may stay is decided per pageblock (its
+		 * migratetype) and zone: look once per pageblock.
+		 */
+		block = pfn >> pageblock_order;
+		if (block != fine_block || folio_test_large(folio)) {
+			if (!folio_is_longterm_pinnable(folio)) {
+				/*
+				 * In CMA (KHO scratch) or ZONE_MOVABLE: it moves
+				 * first, with the present folios that follow it,
+				 * which can be done only without holding them.
+				 */
+				first = folio->index;
+				last = folio_next_index(folio) - 1;
+				folio_put(folio);
+				for (i = 1; i < MEMFD_LUO_MOVE_BATCH; i++) {
+					folio = xas_find(&xas, end);
+					if (!folio || xa_is_internal(folio) || xa_is_value(folio) ||
+					    folio->index != last + 1)
+						break;
+					last = folio_next_index(folio) - 1;
+				}
+				xas_pause(&xas);
+				rcu_read_unlock();
+				if (open_count)
+					run[runs.nr - 1].count = open_count;
+				open_count = 0;
+				next = memfd_luo_move_folios(file, first, last, &runs);
+				if (next < 0) {
+					memfd_luo_release_runs(&runs);
+					return next;
+				}
+				*start = next;
+				if (next == first)
+					/* No room left for it. */
+					goto out;
+				seen += next - first;
+				stale = true;
+				xas_set(&xas, next);
+				rcu_read_lock();
 				continue;
 			}
-			/*
-			 * In CMA (KHO scratch) or ZONE_MOVABLE: it has to move
-			 * before it is pinned, which memfd_pin_folios() does, but
-			 * not while this batch holds references on it. Take the
-			 * whole stretch of consecutive folios from here, so that
-			 * one call (one LRU drain, one migration batch) covers it.
-			 */
-			stretch = folio->index;
-			stretch_end = folio_next_index(folio);
-			for (j = i + 1; j < found && fbatch.folios[j]->index == stretch_end; j++)
-				stretch_end = folio_next_index(fbatch.folios[j]);
-			*start = stretch;
-			break;
+			fine_block = folio_test_large(folio) ? ULONG_MAX : block;
 		}
-		folio_batch_release(&fbatch);
-		if (err)
-			break;
-		if (!stretch_end)
-			continue;
-
-		ret = memfd_pin_folios(file, (loff_t)stretch << PAGE_SHIFT,
-				       min((loff_t)stretch_end << PAGE_SHIFT, last + 1) - 1,
-				       &folios[nr], max - nr, &off);
-		if (ret == -ENOMEM && !split_done) {
-			/*
-			 * No huge page left outside CMA to move a large folio
-			 * to: split it and move its pages; retry once.
-			 */
-			split_done = true;
-			err = memfd_luo_split_unpinnable(file->f_mapping, stretch, stretch_end - 1);
-		} else if (ret <= 0) {
-			err = ret ? ret : -EINVAL;
+		index = folio->index;
+		order = folio_order(folio);
+		if (open_count && pfn == open_pfn && index == open_index && order == open_order &&
+		    open_count < max_count) {
+			open_count++;
 		} else {
-			nr += ret;
-			*start = folio_next_index(folios[nr - 1]);
+			if (open_count)
+				run[runs.nr - 1].count = open_count;
+			if (!memfd_luo_append(&runs, pfn, index, order)) {
+				/* No room left: the next call takes it. */
+				folio_put(folio);
+				break;
+			}
+			open_count = run[runs.nr - 1].count;
+			open_order = order;
 		}
-		stretch_end = 0;
+		open_pfn = pfn + (1UL << order);
+		open_index = index + (1UL << order);
+		stale |= !folio_test_uptodate(folio);
+		seen++;
+		continue;
+reset:
+		xas_reset(&xas);
 	}
-	if (err) {
-		unpin_folios(folios, nr);
-		return err;
+	rcu_read_unlock();
+	if (open_count) {
+		run[runs.nr - 1].count = open_count;
+		*start = open_index;
 	}
-	for (i = 0; i < nr; i++) {
-		memfd_luo_make_uptodate(folios[i]);
-		info[i].pfn = folio_pfn(folios[i]);
-		info[i].index = folios[i]->index;
-		info[i].order = folio_order(folios[i]);
-	}
-	return nr;
+	if (done)
+		/* Nothing left: the next call returns 0. */
+		*start = end + 1;
+out:
+	/* What fallocate reserved but nobody wrote holds stale bytes: zero it. */
+	for (i = 0; stale && i < runs.nr; i++)
+		for (j = 0; j < run[i].count; j++)
+			memfd_luo_make_uptodate(pfn_folio(run[i].pfn + (j << run[i].order)));
+	return runs.nr;
 }
 
 int memfd_luo_swap_in(struct file *file)

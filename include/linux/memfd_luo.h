@@ -74,39 +74,55 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 			pgoff_t index, unsigned long *added);
 
 /**
- * struct memfd_luo_folio - Where a pinned folio is.
- * @pfn: Its first page frame.
- * @index: Its first page index in the file.
- * @order: It holds 1 << @order pages.
+ * struct memfd_luo_run - Held folios, physically contiguous, of one order,
+ *	holding consecutive pages of a file.
+ * @pfn: The first page frame of the first one.
+ * @index: Its page index in the file.
+ * @count: How many folios.
+ * @order: Each holds 1 << @order pages.
  */
-struct memfd_luo_folio {
+struct memfd_luo_run {
 	unsigned long pfn;
 	pgoff_t index;
+	unsigned long count;
 	unsigned int order;
 };
 
 /**
- * memfd_luo_pin_folios - Pin the folios present in a shmem file.
- * @file: A shmem file.
+ * memfd_luo_hold_folios - Hold the folios present in a shmem file.
+ * @file: A shmem file whose mapping is frozen (shmem_freeze()).
  * @start: The first page index to look at; advanced past the folios
  *	returned, so that the next call goes on from there.
  * @end: The last page index to look at.
- * @folios: Receives the folios, in index order, each pinned (FOLL_PIN) once.
- * @info: Receives where each of them is.
- * @max: Room in @folios and @info.
+ * @run: Receives the folios, in index order, as runs.
+ * @max: Room in @run.
+ * @max_count: The most folios in one run.
  *
- * Unlike memfd_pin_folios() it leaves holes alone: only what the file holds
- * is pinned. A folio in memory where it may not stay pinned (CMA, such as
- * KHO scratch, or ZONE_MOVABLE) is migrated by memfd_pin_folios() first.
- * A folio that fallocate reserved but nobody wrote is zeroed and marked up
- * to date, so that it can be handed over as it reads.
+ * Takes one reference on each folio the file holds from @start on, a few
+ * thousand folios per call: with the mapping frozen, that keeps the folio
+ * where it is and in the file (migration, compaction, splitting, collapse
+ * and swap-out all give up on a folio with a reference they do not know
+ * about). Unlike memfd_pin_folios() it leaves holes alone: only what the
+ * file holds is taken. A folio in memory where it may not stay (CMA, such
+ * as KHO scratch, or ZONE_MOVABLE) is migrated by memfd_pin_folios()
+ * first. A folio that fallocate reserved but nobody wrote is zeroed and
+ * marked up to date, so that it can be handed over as it reads. The
+ * folios are given back with memfd_luo_release_folios().
  *
- * Return: the number of folios pinned, 0 when there are none left, or a
- * negative errno (then nothing stays pinned).
+ * Return: the number of runs filled, 0 when there is nothing left, or a
+ * negative errno (then nothing is held from this call).
  */
-long memfd_luo_pin_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			  struct folio **folios, struct memfd_luo_folio *info,
-			  unsigned int max);
+long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
+			   struct memfd_luo_run *run, unsigned int max,
+			   unsigned long max_count);
+
+/**
+ * memfd_luo_release_folios - Drop the references of memfd_luo_hold_folios().
+ * @pfn: The first page frame of @nr physically contiguous folios.
+ * @order: Their order, the same for all.
+ * @nr: How many.
+ */
+void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr);
 
 /**
  * memfd_luo_swap_in - Bring a shmem file's swapped-out pages back.

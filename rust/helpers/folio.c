@@ -31,3 +31,8 @@ __rust_helper int rust_helper_pfn_valid(unsigned long pfn)
 {
 	return pfn_valid(pfn);
 }
+
+__rust_helper struct folio *rust_helper_pfn_folio(unsigned long pfn)
+{
+	return pfn_folio(pfn);
+}

@@ -4,11 +4,12 @@
 //! them.
 //!
 //! - [`Shmem`]: a file known to be shmem-backed: its size, position and
-//!   seals, the pages present in its page cache, and pinning them.
+//!   seals, the pages present in its page cache, and holding them.
 //! - [`ShmemLock`]: its inode lock, under which the mapping can be frozen
 //!   (no resize, no write past the end, no fallocate: `EPERM`).
-//! - [`PinnedFolio`]: a folio of a shmem file, pinned (so it neither moves
-//!   nor goes away) until dropped, and preserved with KHO on request.
+//! - [`HeldFolios`]: the folios of a shmem file, in runs, held (so that
+//!   they neither move nor go away) until dropped, and preserved with KHO
+//!   on request.
 //! - [`NewMemfd`]: a memfd being rebuilt from preserved folios, not yet
 //!   visible to anybody.
 //!
@@ -122,72 +123,224 @@ impl<'a> Shmem<'a> {
         }
     }
 
-    /// Pins every folio the file holds below its end and calls `f` for
-    /// each, in index order. Holes stay holes. Folios in memory that the
-    /// next kernel reuses (KHO scratch, which is CMA) are migrated first;
-    /// folios that fallocate reserved but nobody wrote are zeroed.
-    pub fn pin_present(&self, mut f: impl FnMut(PinnedFolio, FolioInfo) -> Result) -> Result {
-        const BATCH: usize = 512;
+    /// Holds every folio the file holds below its end, grouped into runs
+    /// of at most `max_count` folios; holes stay holes. The mapping must be
+    /// frozen ([`ShmemLock::set_frozen`]), or the file may change under the
+    /// runs. Folios in memory that the next kernel reuses (KHO scratch,
+    /// which is CMA) are migrated first; folios that fallocate reserved but
+    /// nobody wrote are zeroed.
+    pub fn hold_present(&self, max_count: u64) -> Result<HeldFolios> {
+        const BATCH: usize = 128;
+        let mut held = HeldFolios { runs: KVVec::new() };
         let pages = self.size().div_ceil(PAGE_SIZE);
         if pages == 0 {
-            return Ok(());
+            return Ok(held);
         }
         let end = usize::try_from(pages - 1).map_err(|_| EFBIG)?;
-        // A small file needs small buffers.
-        let batch = BATCH.min(usize::try_from(pages).unwrap_or(BATCH));
-        let mut raw: KVec<*mut bindings::folio> = KVec::with_capacity(batch, GFP_KERNEL)?;
-        let mut info: KVec<bindings::memfd_luo_folio> = KVec::with_capacity(batch, GFP_KERNEL)?;
+        let max_count = usize::try_from(max_count).unwrap_or(usize::MAX);
+        // A small file needs a small buffer: it has no more runs than pages.
+        let room = BATCH.min(usize::try_from(pages).unwrap_or(BATCH));
+        let mut batch: KVec<bindings::memfd_luo_run> = KVec::with_capacity(room, GFP_KERNEL)?;
         let mut start: usize = 0;
         loop {
-            // SAFETY: The file is a valid shmem file; `raw` and `info` have room for `batch`
-            // entries; `start` is valid for reads and writes.
-            let pinned = unsafe {
-                bindings::memfd_luo_pin_folios(
+            // SAFETY: The file is a valid shmem file; `batch` has room for `room` runs; `start`
+            // is valid for reads and writes.
+            let got = unsafe {
+                bindings::memfd_luo_hold_folios(
                     self.file.as_ptr(),
                     &mut start,
                     end,
-                    raw.as_mut_ptr(),
-                    info.as_mut_ptr(),
-                    batch as u32,
+                    batch.as_mut_ptr(),
+                    room as u32,
+                    max_count,
                 )
             };
-            let pinned = usize::try_from(to_result_long(pinned)?).map_err(|_| EINVAL)?;
-            if pinned == 0 {
-                return Ok(());
+            let got = usize::try_from(to_result_long(got)?).map_err(|_| EINVAL)?;
+            if got == 0 {
+                return Ok(held);
             }
+            // SAFETY: The call wrote `got <= room` runs.
+            unsafe { batch.inc_len(got.min(room)) };
             let mut result = Ok(());
-            for i in 0..pinned.min(batch) {
-                // SAFETY: The call wrote `pinned` valid entries to both arrays.
-                let (folio, at) = unsafe { (*raw.as_ptr().add(i), *info.as_ptr().add(i)) };
-                let Some(folio) = NonNull::new(folio) else {
-                    continue;
+            for r in batch.drain_all() {
+                let run = FolioRun {
+                    pfn: r.pfn as u64,
+                    order: r.order,
+                    index: r.index as u64,
+                    count: r.count as u64,
                 };
-                // INVARIANT: `memfd_luo_pin_folios` pinned it once for us.
-                let folio = PinnedFolio(folio);
-                let at = FolioInfo {
-                    pfn: at.pfn as u64,
-                    index: at.index as u64,
-                    order: at.order,
-                };
-                // After a failure, the rest are only unpinned (dropped).
                 if result.is_ok() {
-                    result = f(folio, at);
+                    // INVARIANT: The call took a reference on each folio of the run for us.
+                    if let Some(last) = held.runs.last_mut() {
+                        if last.merge(&run, max_count as u64) {
+                            continue;
+                        }
+                    }
+                    result = held.runs.push(run, GFP_KERNEL).map_err(Error::from);
+                    if result.is_ok() {
+                        continue;
+                    }
                 }
+                // SAFETY: The call took a reference on each folio of the run, which nothing
+                // holds on to.
+                unsafe { bindings::memfd_luo_release_folios(r.pfn, r.order, r.count) };
             }
             result?;
         }
     }
 }
 
-/// Where a pinned folio is: a copy, for building a hand-over.
-#[derive(Clone, Copy, Debug)]
-pub struct FolioInfo {
-    /// Its first page frame.
+/// Physically contiguous folios of one order that hold consecutive pages
+/// of a file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FolioRun {
+    /// The first page frame of the first folio.
     pub pfn: u64,
-    /// Its first page index in the file.
-    pub index: u64,
-    /// It holds `1 << order` pages.
+    /// Each folio holds `1 << order` pages.
     pub order: u32,
+    /// The page index of the first folio in the file.
+    pub index: u64,
+    /// How many folios.
+    pub count: u64,
+}
+
+impl FolioRun {
+    /// The number of pages in the run.
+    pub fn pages(&self) -> u64 {
+        self.count << self.order
+    }
+
+    /// Appends the folio `(pfn, order, index)` if it continues the run and
+    /// the run has fewer than `max` folios.
+    pub fn extend(&mut self, pfn: u64, order: u32, index: u64, max: u64) -> bool {
+        let next = FolioRun {
+            pfn,
+            order,
+            index,
+            count: 1,
+        };
+        self.merge(&next, max)
+    }
+
+    /// Appends `next` if it continues the run and both together have at
+    /// most `max` folios.
+    pub fn merge(&mut self, next: &FolioRun, max: u64) -> bool {
+        let continues = next.order == self.order
+            && self.count.saturating_add(next.count) <= max
+            && next.pfn == self.pfn + self.pages()
+            && next.index == self.index + self.pages();
+        if continues {
+            self.count += next.count;
+        }
+        continues
+    }
+}
+
+/// The folios of a shmem file, held with a reference each so that they
+/// neither move nor go away (see [`Shmem::hold_present`]), in runs;
+/// released on drop.
+///
+/// A plain reference is enough while the mapping is frozen: nothing can
+/// truncate the file, and migration, compaction, splitting, collapsing
+/// into a huge page and writing out to swap all give up on a folio with a
+/// reference they do not know about. A `FOLL_PIN` would cost more and hold
+/// no better.
+///
+/// # Invariants
+///
+/// Each folio of each run in `runs` is a folio of a shmem file, held by
+/// one reference taken for this value; the runs do not overlap.
+pub struct HeldFolios {
+    runs: KVVec<FolioRun>,
+}
+
+impl HeldFolios {
+    /// The runs, in file order.
+    pub fn runs(&self) -> &[FolioRun] {
+        &self.runs
+    }
+
+    /// The folio at page frame `pfn`.
+    ///
+    /// # Safety
+    ///
+    /// `pfn` is the first page frame of a held folio.
+    unsafe fn pfn_folio(pfn: u64) -> *mut bindings::folio {
+        // SAFETY: `pfn` is a valid page frame by the safety requirements.
+        unsafe { bindings::pfn_folio(pfn as usize) }
+    }
+
+    /// Preserves the folios of run `i` for the next kernel (KHO); all or
+    /// nothing. With `as_pages` (order 0 only, else `EINVAL`) the run is
+    /// preserved as one range of pages: KHO records it as a few large
+    /// aligned chunks instead of one entry per page, and the next kernel
+    /// reserves it that fast; it comes back with
+    /// [`crate::kho::IncomingPages`]. Otherwise each folio is preserved
+    /// whole, with its order.
+    pub fn preserve(&self, i: usize, as_pages: bool) -> Result {
+        let run = self.runs.get(i).ok_or(EINVAL)?;
+        if as_pages {
+            if run.order != 0 {
+                return Err(EINVAL);
+            }
+            // SAFETY: The run starts with a held folio by the type invariants.
+            let first = unsafe { Self::pfn_folio(run.pfn) }.cast::<bindings::page>();
+            let count = usize::try_from(run.count).map_err(|_| EINVAL)?;
+            // SAFETY: The run's `count` pages are held order-0 folios, physically contiguous
+            // from `first` by the type invariants; a folio starts with its first page. KHO rolls
+            // a failed range back itself.
+            return to_result(unsafe { bindings::kho_preserve_pages(first, count) });
+        }
+        for j in 0..run.count {
+            // SAFETY: The folios of a run are held and physically contiguous by the type
+            // invariants, so the `j`-th one starts `j << order` frames after the first.
+            let folio = unsafe { Self::pfn_folio(run.pfn + (j << run.order)) };
+            // SAFETY: `folio` is a held folio.
+            if let Err(e) = to_result(unsafe { bindings::kho_preserve_folio(folio) }) {
+                for k in 0..j {
+                    // SAFETY: As above; the folio was preserved just before.
+                    unsafe {
+                        bindings::kho_unpreserve_folio(Self::pfn_folio(run.pfn + (k << run.order)))
+                    };
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Self::preserve`] of run `i`, with the same `as_pages`; KHO
+    /// warns about what is not preserved.
+    pub fn unpreserve(&self, i: usize, as_pages: bool) {
+        let Some(run) = self.runs.get(i) else {
+            return;
+        };
+        if as_pages {
+            if run.order == 0 {
+                // SAFETY: As in `preserve`.
+                unsafe {
+                    let first = Self::pfn_folio(run.pfn).cast::<bindings::page>();
+                    bindings::kho_unpreserve_pages(first, run.count as usize)
+                };
+            }
+            return;
+        }
+        for j in 0..run.count {
+            // SAFETY: As in `preserve`; KHO checks for itself that the folio is preserved.
+            unsafe { bindings::kho_unpreserve_folio(Self::pfn_folio(run.pfn + (j << run.order))) };
+        }
+    }
+}
+
+impl Drop for HeldFolios {
+    fn drop(&mut self) {
+        for run in self.runs.iter() {
+            // SAFETY: Each folio of the run is held by one reference of ours, which goes.
+            unsafe {
+                bindings::memfd_luo_release_folios(run.pfn as usize, run.order, run.count as usize)
+            };
+        }
+    }
 }
 
 fn to_result_long(ret: isize) -> Result<isize> {
@@ -221,98 +374,6 @@ impl Drop for ShmemLock<'_> {
     fn drop(&mut self) {
         // SAFETY: Locked by the type invariants.
         unsafe { bindings::inode_unlock(self.inode.as_ptr()) };
-    }
-}
-
-/// A pinned folio of a shmem file; unpinned on drop.
-///
-/// # Invariants
-///
-/// The folio is pinned (`FOLL_PIN`) once on behalf of this value.
-pub struct PinnedFolio(NonNull<bindings::folio>);
-
-// SAFETY: A pin may be dropped from any task.
-unsafe impl Send for PinnedFolio {}
-// SAFETY: Shared references only read immutable properties of the folio.
-unsafe impl Sync for PinnedFolio {}
-
-impl PinnedFolio {
-    pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
-        self.0.as_ptr()
-    }
-
-    /// Its first page frame number.
-    pub fn pfn(&self) -> u64 {
-        // SAFETY: The folio is pinned, so valid, by the type invariants.
-        unsafe { bindings::folio_pfn(self.as_ptr()) as u64 }
-    }
-
-    /// Its order: it holds `1 << order` pages.
-    pub fn order(&self) -> u32 {
-        // SAFETY: As above; a pinned folio is not split.
-        unsafe { bindings::folio_order(self.as_ptr()) }
-    }
-
-    /// The number of pages it holds.
-    pub fn nr_pages(&self) -> u64 {
-        1 << self.order()
-    }
-
-    /// Its page index in the file.
-    pub fn index(&self) -> u64 {
-        // SAFETY: As above; a pinned shmem folio stays in its file (the file is referenced by
-        // whoever pinned it, and truncation waits for pins to go).
-        unsafe { bindings::folio_pos(self.as_ptr()) as u64 / PAGE_SIZE }
-    }
-
-    /// Preserves the folio for the next kernel (KHO), where it comes back
-    /// whole, with its order.
-    pub fn preserve(&self) -> Result {
-        // SAFETY: The folio is pinned, so valid, by the type invariants.
-        to_result(unsafe { bindings::kho_preserve_folio(self.as_ptr()) })
-    }
-
-    /// Undoes [`Self::preserve`]; KHO warns if the folio is not preserved.
-    pub fn unpreserve(&self) {
-        // SAFETY: As above; KHO checks for itself that the folio is preserved.
-        unsafe { bindings::kho_unpreserve_folio(self.as_ptr()) }
-    }
-
-    /// Preserves `run`, physically contiguous folios of one page each, as
-    /// one range of pages: KHO records it as a few large aligned chunks
-    /// instead of one entry per page, and the next kernel reserves it that
-    /// fast. It comes back with [`crate::kho::IncomingPages`]. `EINVAL` if
-    /// the folios are not single, contiguous pages.
-    pub fn preserve_pages(run: &[PinnedFolio]) -> Result {
-        let first = Self::check_pages(run)?;
-        // SAFETY: The folios are pinned and valid; a folio starts with its first page, and
-        // the `run.len()` pages from there are the run's folios, checked contiguous above.
-        to_result(unsafe { bindings::kho_preserve_pages(first, run.len()) })
-    }
-
-    /// Undoes [`Self::preserve_pages`] for the same run.
-    pub fn unpreserve_pages(run: &[PinnedFolio]) {
-        if let Ok(first) = Self::check_pages(run) {
-            // SAFETY: As in `preserve_pages`.
-            unsafe { bindings::kho_unpreserve_pages(first, run.len()) }
-        }
-    }
-
-    fn check_pages(run: &[PinnedFolio]) -> Result<*mut bindings::page> {
-        let first = run.first().ok_or(EINVAL)?;
-        for (i, folio) in run.iter().enumerate() {
-            if folio.order() != 0 || folio.pfn() != first.pfn() + i as u64 {
-                return Err(EINVAL);
-            }
-        }
-        Ok(first.as_ptr().cast())
-    }
-}
-
-impl Drop for PinnedFolio {
-    fn drop(&mut self) {
-        // SAFETY: We hold one pin by the type invariants.
-        unsafe { bindings::unpin_folio(self.as_ptr()) };
     }
 }
 

@@ -6,6 +6,7 @@
 #   make bench                       time memfd preservation (not a test)
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
 #   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
+#   make check-debug-ci              the part of it CI runs
 #   make docs                        build and check the documentation (Sphinx)
 #
 #   make series                      the patch series against pristine 7.3
@@ -25,7 +26,8 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest demo check check-debug vmtest bench bench-compare series \
+.PHONY: all setup sync kernel guest demo check check-debug check-debug-ci vmtest bench \
+	bench-compare series \
 	series-check docs rustdoc clippy rustfmt clean
 
 all: kernel
@@ -87,6 +89,14 @@ check-debug: sync guest
 	@python3 $(WB)/check.py --kernel $(DEBUG_OBJ)/arch/x86/boot/bzImage --guest $(GUEST_DIR) \
 		--logs $(OUT)/logs-debug --timeout 600 --debug $(if $(SUITE),--only $(SUITE)) \
 		--append "kho_scratch=256M,0,0 no5lvl"
+
+# The part of the debug lane CI runs after make check (the whole lane
+# takes about an hour): the KUnit suites (hand-over parsers fuzzed under
+# KASAN), the ioctl fuzzer, memfds in one boot, allocation failures in
+# PREPARE and in FD_RESTORE across a kexec, and a damaged hand-over.
+DEBUG_CI_SUITES := kunit,ioctl_fuzz,memfd,fault_inject,kexec_fault,kexec_damaged_4
+check-debug-ci:
+	@$(MAKE) --no-print-directory check-debug SUITE=$(DEBUG_CI_SUITES)
 
 # The repository as a patch series against pristine 7.3 (out/series/), one
 # patch per file of patches/series; series-check applies it with git am,

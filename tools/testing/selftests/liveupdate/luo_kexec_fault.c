@@ -26,7 +26,8 @@
 #include "luo_memfd_utils.h"
 #include "luo_fault_utils.h"
 
-#define COPIES		24
+/* More than the allocations of one restore, in the debug lane's kernel too. */
+#define COPIES		48
 #define LUO_FAILMEMFD	"/sys/kernel/debug/fail_memfd_luo/"
 
 struct shape {

@@ -386,6 +386,7 @@ static int luo_test_file_retrieve(struct liveupdate_file_handler *h, u64 data,
 	struct file *f;
 	loff_t pos = 0;
 	ssize_t n;
+	u64 size;
 
 	if (!folio)
 		return -EINVAL;
@@ -395,9 +396,10 @@ static int luo_test_file_retrieve(struct liveupdate_file_handler *h, u64 data,
 		folio_put(folio);
 		return PTR_ERR(f);
 	}
-	n = kernel_write(f, ser->bytes, ser->size, &pos);
+	size = ser->size;
+	n = kernel_write(f, ser->bytes, size, &pos);
 	folio_put(folio);
-	if (n != ser->size) {
+	if (n != size) {
 		fput(f);
 		return n < 0 ? n : -EIO;
 	}

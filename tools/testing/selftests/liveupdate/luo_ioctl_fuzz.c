@@ -36,12 +36,6 @@ static uint64_t next_random(uint64_t *s)
 	return *s;
 }
 
-/* Free memory, per-CPU lists included, after the caches are dropped. */
-static long memfree_kb(void)
-{
-	return luo_free_kib();
-}
-
 struct fuzzer {
 	uint64_t seed;
 	long calls;
@@ -149,7 +143,7 @@ TEST(fuzz_ioctls)
 	printf("# seed: %llu (LUO_FUZZ_SEED=%llu replays it)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);
 	luo_touch_buffers();
-	before = memfree_kb();
+	before = luo_free_kib();
 	luo_fd = luo_open();
 	ASSERT_LE(0, luo_fd);
 	ASSERT_EQ(0, pipe(pipefd));
@@ -208,7 +202,7 @@ TEST(fuzz_ioctls)
 	close(pipefd[0]);
 	close(pipefd[1]);
 
-	after = memfree_kb();
+	after = luo_free_kib();
 	printf("# free memory: %ld kB before, %ld kB after\n", before, after);
 	EXPECT_LT(before - after, luo_path_exists("/sys/kernel/debug/kmemleak") ?
 				  DEBUG_KERNEL_SLACK_KB : MEMFREE_SLACK_KB);

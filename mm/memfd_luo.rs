@@ -759,8 +759,10 @@ impl MemfdHandler {
                     .add_pages(&mut pages, &mut index)
                     .map_err(|e| (e, Taken::Pages(pages, index))),
             })
-            .and_then(|()| memfd.add_seals(info.seals))
-            .and_then(|()| memfd.set_pos(info.pos as i64));
+            .and_then(|()| memfd.set_pos(info.pos as i64))
+            // Seals last: nothing may fail after them, since a retry would
+            // add them again and `F_SEAL_SEAL` refuses that.
+            .and_then(|()| memfd.add_seals(info.seals));
         match filled {
             Ok(()) => Ok(memfd.into_file()),
             Err(e) => {

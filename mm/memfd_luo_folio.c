@@ -352,9 +352,27 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 		}
 		if (xas_retry(&xas, folio))
 			continue;
-		/* Out on swap: memfd_luo_swap_in() brought in what it saw. */
-		if (xa_is_value(folio))
+		if (xa_is_value(folio)) {
+			/*
+			 * Swapped out again since memfd_luo_swap_in(): read it
+			 * back and look again.
+			 */
+			index = xas.xa_index;
+			xas_pause(&xas);
+			rcu_read_unlock();
+			folio = shmem_read_folio(file->f_mapping, index);
+			if (IS_ERR(folio)) {
+				if (open_count)
+					run[runs.nr - 1].count = open_count;
+				memfd_luo_release_runs(&runs);
+				return PTR_ERR(folio);
+			}
+			folio_put(folio);
+			seen++;
+			xas_set(&xas, index);
+			rcu_read_lock();
 			continue;
+		}
 		if (!folio_try_get(folio))
 			goto reset;
 		if (unlikely(folio != xas_reload(&xas))) {

@@ -103,11 +103,12 @@ struct memfd_luo_run {
  * where it is and in the file (migration, compaction, splitting, collapse
  * and swap-out all give up on a folio with a reference they do not know
  * about). Unlike memfd_pin_folios() it leaves holes alone: only what the
- * file holds is taken; a page out on swap is read back first. A folio in memory where it may not stay (CMA, such
- * as KHO scratch, or ZONE_MOVABLE) is migrated by memfd_pin_folios()
- * first. A folio that fallocate reserved but nobody wrote is zeroed and
- * marked up to date, so that it can be handed over as it reads. The
- * folios are given back with memfd_luo_release_folios().
+ * file holds is taken; a page out on swap is read back first. A folio in
+ * memory where it may not stay (CMA, such as KHO scratch, or ZONE_MOVABLE)
+ * is migrated by memfd_pin_folios() first. A folio that fallocate reserved
+ * but nobody wrote is zeroed and marked up to date, so that it can be handed
+ * over as it reads. The folios are given back with
+ * memfd_luo_release_folios().
  *
  * Return: the number of runs filled, 0 when there is nothing left, or a
  * negative errno (then nothing is held from this call).

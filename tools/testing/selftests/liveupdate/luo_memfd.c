@@ -224,7 +224,8 @@ TEST_F(memfd, closing_the_device_thaws_and_releases)
 	 * no pin stays. The vmstat counters lag by the per-CPU batches not
 	 * folded in yet, hence the slack.
 	 */
-	EXPECT_LE(held + (long)(68 * SZ_1M / LUO_PAGE_SIZE), luo_proc_value(OUTGOING, "pages", ' '));
+	EXPECT_LE(held + (long)(68 * SZ_1M / LUO_PAGE_SIZE),
+		  luo_proc_value(OUTGOING, "pages", ' '));
 	EXPECT_GE(pins + PIN_SLACK, luo_pins());
 	close(self->fd);
 	self->fd = luo_open();

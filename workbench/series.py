@@ -50,9 +50,6 @@ SERIES = os.path.join(CACHE, 'series')
 PRISTINE = os.path.join(SERIES, 'linux')
 OVERLAY_DIRS = ['kernel', 'include', 'rust', 'mm', 'lib', 'samples', 'Documentation',
                 'tools/liveupdate', 'tools/testing/selftests/liveupdate']
-FRAGMENTS = [os.path.join(REPO, 'workbench', 'vm.config'),
-             os.path.join(REPO, 'tools', 'testing', 'selftests', 'liveupdate', 'config')]
-
 
 def sh(cmd, cwd=None, quiet=True, env=None, check=True):
     out = subprocess.run(cmd, cwd=cwd, env=env, text=True,
@@ -277,29 +274,11 @@ def checkpatch(tree, patch, num, notes):
     return bad, accepted
 
 
-def kmake(tree, obj, *args):
-    return sh(['make', '-C', tree, 'O=' + obj, 'RUSTC=/usr/bin/rustc',
-               'BINDGEN=' + os.path.join(CACHE, 'tools', 'bin', 'bindgen'),
-               'HOSTRUSTC=/usr/bin/rustc'] + list(args),
-              env=dict(os.environ, LIBCLANG_PATH='/usr/lib/llvm-19/lib'), check=False)
-
-
 def build(tree, obj):
-    """Configure like make check (tinyconfig + fragments, re-merged at every
-    step so options a patch introduces get their test values) and build."""
-    if not os.path.exists(os.path.join(obj, '.config')):
-        os.makedirs(obj, exist_ok=True)
-        r = kmake(tree, obj, '-s', 'tinyconfig')
-        if r.returncode:
-            return r
-    r = sh([os.path.join(tree, 'scripts/kconfig/merge_config.sh'), '-m', '-O', obj,
-            os.path.join(obj, '.config')] + FRAGMENTS, check=False)
-    if r.returncode:
-        return r
-    r = kmake(tree, obj, '-s', 'olddefconfig')
-    if r.returncode:
-        return r
-    return kmake(tree, obj, '-j%d' % os.cpu_count(), 'bzImage')
+    """Build like make check, one series step: build-kernel.sh re-merges the
+    test fragments at every step (SERIES_STEP)."""
+    env = dict(os.environ, SRC_DIR=tree, OBJ_DIR=obj, SERIES_STEP='1')
+    return sh([os.path.join(REPO, 'workbench', 'build-kernel.sh')], env=env, check=False)
 
 
 def boot(obj, logs, num):

@@ -278,7 +278,7 @@ impl ChunkReader {
                     }
                     self.visited
                         .push(self.next, GFP_KERNEL)
-                        .map_err(Stop::nomem)?;
+                        .map_err(|_| Stop::Again(ENOMEM))?;
                     IncomingBuffer::restore_folio(self.next)
                         .map_err(|_| Stop::Rejected("chunk is not preserved"))?
                 }
@@ -301,12 +301,6 @@ impl ChunkReader {
 enum Stop {
     Rejected(&'static str),
     Again(Error),
-}
-
-impl Stop {
-    fn nomem(_: impl Sized) -> Self {
-        Stop::Again(ENOMEM)
-    }
 }
 
 /// Checks the chunks of one file, one after the other, as they come: the

@@ -326,11 +326,6 @@ impl IncomingPages {
             self.next = unsafe { NonNull::new_unchecked(self.next.as_ptr().add(n as usize)) };
         }
     }
-
-    /// Whether every page was taken or given up.
-    pub fn is_empty(&self) -> bool {
-        self.left == 0
-    }
 }
 
 impl Iterator for IncomingPages {

@@ -23,12 +23,6 @@
 #define MAX_NTH		5000
 /* Memory that may stay used after everything is closed: caches, per-CPU lists. */
 #define SLACK_KIB	1024
-/*
- * In the debug lane's kernel (kmemleak is there) KASAN's quarantine holds
- * freed objects for a while, megabytes after this test; kmemleak's scan
- * checks for leaked objects there instead.
- */
-#define DEBUG_KERNEL_SLACK_KIB	(16 * 1024)
 /* The pin counters are per-CPU, folded into /proc/vmstat in batches. */
 #define PIN_SLACK	256
 
@@ -207,7 +201,7 @@ static void report(int failures, const char *what)
 
 int main(void)
 {
-	long free_before, free_after, slack;
+	long free_before, free_after;
 	int luo, nth, intact = 1;
 
 	ksft_print_header();
@@ -243,8 +237,8 @@ int main(void)
 	for (size_t i = 0; i < NR_FILES; i++)
 		close(files[i].fd);
 	free_after = luo_free_kib();
-	slack = luo_path_exists("/sys/kernel/debug/kmemleak") ? DEBUG_KERNEL_SLACK_KIB : SLACK_KIB;
-	ksft_test_result(free_after >= free_before - slack && luo_pins() <= pins0 + PIN_SLACK,
+	ksft_test_result(free_after >= free_before - luo_free_slack_kib(SLACK_KIB) &&
+			 luo_pins() <= pins0 + PIN_SLACK,
 			 "memory given back: free %ld -> %ld KiB, pins %ld -> %ld\n",
 			 free_before, free_after, pins0, luo_pins());
 	ksft_finished();

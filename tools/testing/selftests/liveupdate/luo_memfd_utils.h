@@ -179,6 +179,17 @@ static inline long luo_free_kib(void)
 }
 
 /*
+ * How much less free memory than before a test accepts once everything
+ * is given back: @slack_kib, or 16 MiB on the debug lane's kernel (the
+ * one with kmemleak), where KASAN's quarantine holds freed objects for a
+ * while and kmemleak's scan looks for leaked objects instead.
+ */
+static inline long luo_free_slack_kib(long slack_kib)
+{
+	return access("/sys/kernel/debug/kmemleak", F_OK) ? slack_kib : 16 * 1024;
+}
+
+/*
  * Touches the static buffers of luo_write_stream() and luo_file_sum(), so
  * that memory measured after this call does not count them.
  */

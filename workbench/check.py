@@ -74,33 +74,16 @@ def rustfmt_check(base):
 ATTACH_RE = re.compile(r'^# ATTACH (\S+) ([0-9a-f]+)$')
 
 # Kernel reports that fail a suite, in both lanes (the debug lane's
-# sanitizers add their own). A report starts with one of these and ends
-# with the "end trace" marker or, for kmemleak, is one line per object.
+# sanitizers add their own); kmemleak reports one line per object.
 SPLAT_RE = re.compile(r'BUG: KASAN|WARNING:|BUG:|Oops:|Kernel panic|'
                       r'sleeping function called from invalid context|'
                       r'possible circular locking|possible recursive locking|'
                       r'inconsistent lock state|KMEMLEAK unreferenced object|KMEMLEAK cannot')
-END_TRACE_RE = re.compile(r'---\[ end trace')
-# Reports that a suite provokes on purpose, by suite name prefix (none
-# today: damaged hand-overs are refused without a warning).
-EXPECTED_SPLATS = {}
 
 
 def check_splats(run, suite):
-    """One result per suite, failed by any unexpected kernel report."""
-    found = []
-    skipping = False
-    allowed = [r for prefix, r in EXPECTED_SPLATS.items() if suite.startswith(prefix)]
-    for _, text in run.lines:
-        if skipping:
-            skipping = not END_TRACE_RE.search(text)
-            continue
-        if not SPLAT_RE.search(text):
-            continue
-        if any(r.search(text) for r in allowed):
-            skipping = True
-            continue
-        found.append(text.strip())
+    """One result per suite, failed by any kernel report."""
+    found = [text.strip() for _, text in run.lines if SPLAT_RE.search(text)]
     if found:
         return [vmrun.Result('%s/splats' % suite, 'fail',
                              '%d report(s), first: %s' % (len(found), found[0][:160]))]
@@ -149,11 +132,12 @@ def main():
     if args.base and not args.only:
         everything.append(rustfmt_check(args.base))
         vmrun.print_results(everything)
-    unknown = set(args.only.split(',') if args.only else []) - {s[0] for s in SUITES}
+    only = set(args.only.split(',')) if args.only else set()
+    unknown = only - {s[0] for s in SUITES}
     if unknown:
         sys.exit('check.py: no suite named %s' % ', '.join(sorted(unknown)))
     for name, mode, append, progs, *extra in SUITES:
-        if args.only and name not in args.only.split(','):
+        if only and name not in only:
             continue
         paths = [os.path.join(args.guest, p) for p in progs]
         files = [os.path.join(args.guest, p) for p in (extra[0] if extra else [])]

@@ -456,9 +456,9 @@ struct Outgoing {
     data: u64,
     /// The inode, to refuse preserving it twice.
     inode: usize,
-    /// The page cache size when serialized; more pages at FREEZE means a
-    /// hole was filled since.
-    nr_pages: u64,
+    /// [`Shmem::allocs`] before the walk; a higher count at FREEZE means
+    /// a hole was filled since.
+    allocs: u64,
     info: FileInfo,
     /// The runs of the layout, one for each run of `held`.
     runs: KVVec<Run>,
@@ -472,8 +472,9 @@ impl Outgoing {
     /// Holds and preserves the pages of `shmem`, whose mapping is frozen,
     /// and writes the chunks describing them.
     fn serialize(shmem: &Shmem<'_>) -> Result<Self> {
+        // Before the walk: a hole filled after this reading is seen at FREEZE.
+        let allocs = shmem.allocs();
         shmem.swap_in()?;
-        let nr_pages = shmem.nr_pages();
         let held = shmem.hold_present(MAX_COUNT)?;
         let mut runs = KVVec::with_capacity(held.runs().len(), GFP_KERNEL)?;
         for run in held.runs() {
@@ -489,7 +490,7 @@ impl Outgoing {
         let mut o = Self {
             data: chunks[0].phys(),
             inode: shmem.inode_key(),
-            nr_pages,
+            allocs,
             info,
             runs,
             held,
@@ -804,7 +805,7 @@ impl FileHandler for MemfdHandler {
         let shmem = Shmem::new(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
         let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
-        if shmem.nr_pages() != o.nr_pages {
+        if shmem.allocs() != o.allocs {
             // Holes were written since PREPARE: preserve the file again;
             // the old references and chunks go.
             // KHO must not keep the old ranges beside the new ones.

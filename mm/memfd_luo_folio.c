@@ -112,7 +112,7 @@ static void memfd_luo_make_uptodate(struct folio *folio)
 /* The pages of a range go into the page cache this many per lock hold. */
 #define MEMFD_LUO_BATCH 64
 
-int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
+int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			pgoff_t index, unsigned long *added)
 {
 	struct address_space *mapping = file_inode(file)->i_mapping;
@@ -122,7 +122,7 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 
 	while (done < nr && !err) {
 		unsigned long n = min(nr - done, MEMFD_LUO_BATCH), ready, in = 0;
-		struct page *first = page + done;
+		unsigned long first = pfn + done;
 		XA_STATE(xas, &mapping->i_pages, index + done);
 
 		if (memfd_luo_should_fail()) {
@@ -131,7 +131,7 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 		}
 		/* Set the folios up as shmem_add_to_page_cache() would, unlocked. */
 		for (ready = 0; ready < n; ready++) {
-			struct folio *folio = page_folio(first + ready);
+			struct folio *folio = pfn_folio(first + ready);
 
 			err = mem_cgroup_charge(folio, NULL, gfp);
 			if (err)
@@ -148,7 +148,7 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 		do {
 			xas_lock_irq(&xas);
 			while (in < ready) {
-				struct folio *folio = page_folio(first + in);
+				struct folio *folio = pfn_folio(first + in);
 
 				if (xas_load(&xas)) {
 					xas_set_err(&xas, -EEXIST);
@@ -169,7 +169,7 @@ int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
 			err = xas_error(&xas);
 
 		for (i = 0; i < ready; i++) {
-			struct folio *folio = page_folio(first + i);
+			struct folio *folio = pfn_folio(first + i);
 
 			if (i < in) {
 				folio_mark_dirty(folio);
@@ -462,6 +462,17 @@ out:
 		for (j = 0; j < run[i].count; j++)
 			memfd_luo_make_uptodate(pfn_folio(run[i].pfn + (j << run[i].order)));
 	return runs.nr;
+}
+
+unsigned long memfd_luo_allocs(struct file *file)
+{
+	struct shmem_inode_info *info = SHMEM_I(file_inode(file));
+	unsigned long allocs;
+
+	spin_lock(&info->lock);
+	allocs = info->allocs;
+	spin_unlock(&info->lock);
+	return allocs;
 }
 
 int memfd_luo_swap_in(struct file *file)

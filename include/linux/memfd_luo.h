@@ -14,7 +14,6 @@
 
 struct file;
 struct folio;
-struct page;
 
 /**
  * memfd_luo_reserve - Account the blocks of a memfd being rebuilt, up front.
@@ -57,8 +56,10 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
 /**
  * memfd_luo_add_pages - Put a restored range of single pages into a new memfd.
  * @file: As for memfd_luo_add_folio().
- * @page: The first of @nr contiguous pages restored from KHO with
- *	kho_restore_pages(), each with one reference.
+ * @pfn: The page frame of the first of @nr physically contiguous pages
+ *	restored from KHO with kho_restore_pages(), each with one reference.
+ *	They are reached by page frame number: the memory map of a physical
+ *	range need not be virtually contiguous without SPARSEMEM_VMEMMAP.
  * @nr: How many.
  * @index: The page index in @file of the first one; the others follow.
  * @added: Where to store how many pages went into the file.
@@ -66,11 +67,11 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
  * Like memfd_luo_add_folio() for each page, but a batch of pages goes into
  * the page cache under one lock hold. The references of the first @added
  * pages are consumed; on failure the caller keeps the others, with their
- * references and content, and may try again from @page + @added.
+ * references and content, and may try again from @pfn + @added.
  *
  * Return: 0, or a negative errno (-EEXIST if an index is taken, -ENOMEM).
  */
-int memfd_luo_add_pages(struct file *file, struct page *page, unsigned long nr,
+int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			pgoff_t index, unsigned long *added);
 
 /**
@@ -124,6 +125,21 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
  * @nr: How many.
  */
 void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr);
+
+/**
+ * memfd_luo_allocs - How many pages were ever allocated to a shmem file.
+ * @file: A shmem file.
+ *
+ * The count only grows: a page written or faulted into a hole, or
+ * fallocated, adds to it; swapping out and in, migrating and freeing do
+ * not. With the mapping frozen only a hole being filled can add to it, so
+ * two equal readings mean no hole was filled in between. A reading taken
+ * before a walk of the page cache is ordered before it (the count is read
+ * under the lock that shmem updates it under, after inserting the page).
+ *
+ * Return: the count.
+ */
+unsigned long memfd_luo_allocs(struct file *file);
 
 /**
  * memfd_luo_swap_in - Bring a shmem file's swapped-out pages back.

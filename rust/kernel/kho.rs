@@ -260,12 +260,16 @@ impl Drop for IncomingBuffer {
 /// (`kho_preserve_pages()`), restored; each page is taken as an
 /// [`IncomingBuffer`] by iterating, the pages not taken are freed on drop.
 ///
+/// The pages are reached by page frame number, never by arithmetic on
+/// `struct page` pointers, which is only valid where the memory map is
+/// virtually contiguous (`SPARSEMEM_VMEMMAP`).
+///
 /// # Invariants
 ///
-/// `next` is the first of `left` restored, contiguous pages, owned by this
-/// value, each with one reference.
+/// `next` is the page frame of the first of `left` restored, physically
+/// contiguous pages, owned by this value, each with one reference.
 pub struct IncomingPages {
-    next: NonNull<bindings::page>,
+    next: u64,
     left: u64,
 }
 
@@ -298,19 +302,23 @@ impl IncomingPages {
         }
         // SAFETY: The range starts and ends in memory with struct pages; KHO checks that each
         // of its chunks was preserved and returns NULL otherwise.
-        let next =
-            NonNull::new(unsafe { bindings::kho_restore_pages(phys, nr_pages) }).ok_or(EINVAL)?;
+        if unsafe { bindings::kho_restore_pages(phys, nr_pages) }.is_null() {
+            return Err(EINVAL);
+        }
         // INVARIANT: Restored above, each page with one reference.
-        Ok(Self { next, left: nr })
+        Ok(Self {
+            next: first,
+            left: nr,
+        })
     }
 }
 
 impl IncomingPages {
-    /// The pages not taken yet, still owned by this value: the first one
-    /// and how many.
+    /// The pages not taken yet, still owned by this value: the page frame
+    /// of the first one and how many.
     #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn as_raw(&self) -> (*mut bindings::page, u64) {
-        (self.next.as_ptr(), self.left)
+    pub(crate) fn as_raw(&self) -> (u64, u64) {
+        (self.next, self.left)
     }
 
     /// Gives up ownership of the first `n` pages not taken yet, with their
@@ -320,11 +328,8 @@ impl IncomingPages {
     pub(crate) fn forget_front(&mut self, n: u64) {
         let n = n.min(self.left);
         self.left -= n;
-        if self.left != 0 {
-            // SAFETY: The pages are contiguous in the memory map and `left` more follow the
-            // first `n`, so the result stays inside the range.
-            self.next = unsafe { NonNull::new_unchecked(self.next.as_ptr().add(n as usize)) };
-        }
+        // INVARIANT: The pages are physically contiguous.
+        self.next += n;
     }
 }
 
@@ -335,15 +340,13 @@ impl Iterator for IncomingPages {
         if self.left == 0 {
             return None;
         }
-        let page = self.next;
+        let pfn = usize::try_from(self.next).ok()?;
+        // INVARIANT: The first page is taken, the others are physically contiguous.
+        self.next += 1;
         self.left -= 1;
-        if self.left != 0 {
-            // SAFETY: The pages are contiguous in the memory map (KHO restored them with the
-            // same arithmetic), and one more is left.
-            self.next = unsafe { NonNull::new_unchecked(page.as_ptr().add(1)) };
-        }
-        // A single page with a reference is an order-0 folio.
-        let folio = page.cast::<bindings::folio>();
+        // SAFETY: `pfn` is the page frame of a restored page, which has a `struct page`. A
+        // single page with a reference is an order-0 folio.
+        let folio = NonNull::new(unsafe { bindings::pfn_folio(pfn) })?;
         // SAFETY: We own the folio.
         let addr = unsafe { bindings::folio_address(folio.as_ptr()) };
         // INVARIANT: We hand over the page we owned; it holds `PAGE_SIZE` bytes at `addr`.

@@ -98,12 +98,14 @@ impl<'a> Shmem<'a> {
         seals.max(0) as u32
     }
 
-    /// The number of pages in the page cache, including pages fallocated
-    /// beyond the end of the file.
-    pub fn nr_pages(&self) -> u64 {
-        // SAFETY: `i_mapping` of a live inode is valid; `nrpages` is read racily as
-        // `READ_ONCE` would.
-        unsafe { core::ptr::read_volatile(&(*self.inode().i_mapping).nrpages) as u64 }
+    /// How many pages were ever allocated to the file. The count only
+    /// grows, and while the mapping is frozen only filling a hole adds to
+    /// it: two equal readings mean no hole was filled in between, and a
+    /// reading taken before [`Self::hold_present`] is ordered before its
+    /// walk.
+    pub fn allocs(&self) -> u64 {
+        // SAFETY: The file is a valid shmem file.
+        unsafe { bindings::memfd_luo_allocs(self.file.as_ptr()) as u64 }
     }
 
     /// Reads pages that are out on swap back into the page cache.
@@ -491,10 +493,12 @@ impl NewMemfd {
     pub fn add_pages(&mut self, pages: &mut IncomingPages, index: &mut u64) -> Result {
         let (first, nr) = pages.as_raw();
         let start = usize::try_from(*index).map_err(|_| EFBIG)?;
+        let first = usize::try_from(first).map_err(|_| EFBIG)?;
         let nr = usize::try_from(nr).map_err(|_| EFBIG)?;
         let mut added = 0;
-        // SAFETY: The file is a memfd nobody else sees; `first` is the first of `nr` restored,
-        // contiguous pages with one reference each; the call consumes the first `added`.
+        // SAFETY: The file is a memfd nobody else sees; `first` is the page frame of the first
+        // of `nr` restored, physically contiguous pages with one reference each; the call
+        // consumes the first `added`.
         let ret = unsafe {
             bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, start, &mut added)
         };

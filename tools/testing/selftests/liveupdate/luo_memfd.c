@@ -15,6 +15,10 @@
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC	0x0020
+#endif
+
 #define TOKEN 0x3e3f
 #define SIZE (4 * SZ_1M)
 
@@ -125,6 +129,48 @@ TEST_F(memfd, per_file_prepare_ahead_of_the_global_one)
 	EXPECT_ALL(-EPERM, try_changes(self->memfd));
 	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_CANCEL));
 	EXPECT_ALL(0, try_changes(self->memfd));
+}
+
+/*
+ * Adds each seal alone; returns the first result that is not -EPERM (0 if
+ * every seal got -EPERM), so that EXPECT_EQ(0, ...) names the culprit.
+ */
+static int every_seal_refused(int memfd)
+{
+	static const int seals[] = { F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW,
+				     F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC,
+				     F_SEAL_SHRINK | F_SEAL_GROW };
+
+	for (size_t i = 0; i < sizeof(seals) / sizeof(seals[0]); i++) {
+		int ret = fcntl(memfd, F_ADD_SEALS, seals[i]) ? -errno : 0;
+
+		if (ret != -EPERM)
+			return ret ? ret : seals[i];
+	}
+	return 0;
+}
+
+/*
+ * The seals a file is preserved with are the seals it comes back with:
+ * while its mapping is frozen (from PREPARE, global or per file, to CANCEL
+ * or FD_UNPRESERVE) no seal can be added, each gets EPERM.
+ */
+TEST_F(memfd, seals_are_fixed_while_frozen)
+{
+	ASSERT_EQ(0, fcntl(self->memfd, F_ADD_SEALS, F_SEAL_SHRINK));
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, TOKEN));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(0, every_seal_refused(self->memfd));
+	EXPECT_EQ(F_SEAL_SHRINK, fcntl(self->memfd, F_GET_SEALS));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+
+	ASSERT_EQ(0, luo_fd_event(self->fd, TOKEN, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(0, every_seal_refused(self->memfd));
+	ASSERT_EQ(0, luo_fd_unpreserve(self->fd, TOKEN));
+
+	/* Thawed: sealing works again. */
+	EXPECT_EQ(0, fcntl(self->memfd, F_ADD_SEALS, F_SEAL_GROW));
+	EXPECT_EQ(F_SEAL_SHRINK | F_SEAL_GROW, fcntl(self->memfd, F_GET_SEALS));
 }
 
 TEST_F(memfd, unpreserve_thaws)

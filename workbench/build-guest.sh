@@ -36,4 +36,15 @@ gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
 make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
 	LDFLAGS=-static all
+# The same uAPI tests as 32-bit programs: a 32-bit agent on a 64-bit
+# kernel goes through compat_ioctl.
+mkdir -p "$GUEST_DIR/kselftest32"
+for prog in liveupdate luo_files luo_memfd; do
+	src=$SRC_DIR/tools/testing/selftests/liveupdate/$prog.c
+	bin=$GUEST_DIR/kselftest32/$prog
+	if [ ! "$bin" -nt "$src" ] || [ "$OBJ_DIR/usr/include/linux/liveupdate.h" -nt "$bin" ]; then
+		gcc -m32 -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
+			-I"$SRC_DIR/kernel/liveupdate" -o "$bin" "$src" -lpthread
+	fi
+done
 log "guest programs in $GUEST_DIR"

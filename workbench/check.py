@@ -33,6 +33,9 @@ SUITES = [
     ('memfd', 'run', 'liveupdate=on', ['kselftest/luo_memfd']),
     ('fault_inject', 'run', 'liveupdate=on', ['kselftest/luo_fault_inject']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
+    # a 32-bit agent: every ioctl through compat_ioctl
+    ('compat32', 'run', 'liveupdate=on',
+     ['kselftest32/liveupdate', 'kselftest32/luo_files', 'kselftest32/luo_memfd']),
     ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
     ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),
     ('kexec_subsystems', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_subsystems']),
@@ -41,6 +44,8 @@ SUITES = [
     ('kexec_memfd', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd']),
     ('kexec_memfd_chain', 'kexec6', 'liveupdate=on', ['kselftest/luo_kexec_memfd_chain']),
     ('kexec_fault', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_fault']),
+    ('kexec_no_return', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_no_return']),
+    ('kexec_memfd_swap', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_swap']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
      ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)

@@ -12,7 +12,9 @@ set -euo pipefail
 
 need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 	   kmod qemu-system-x86 device-tree-compiler python3
-	   rustc-web rust-web-src rust-web-clippy rustfmt-web libclang-19-dev)
+	   rustc-web rust-web-src rust-web-clippy rustfmt-web libclang-19-dev
+	   gcc-multilib)
+# gcc-multilib: make check also runs the uAPI selftests as 32-bit programs.
 # make bench-compare draws its chart with Debian's matplotlib.
 [ "${1:-}" = --bench ] && need_pkgs+=(python3-matplotlib)
 # make check-debug builds with clang: Rust and KASAN together need it.

@@ -117,9 +117,10 @@ impl Files {
         self.outgoing.iter().position(|f| f.token == token)
     }
 
-    /// The index of the incoming file `token`.
+    /// The index of the incoming file `token` (incoming files are sorted
+    /// by token).
     pub(crate) fn incoming_index(&self, token: u64) -> Option<usize> {
-        self.incoming.iter().position(|f| f.token == token)
+        self.incoming.binary_search_by_key(&token, |f| f.token).ok()
     }
 }
 
@@ -224,9 +225,6 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> 
     let walk = root.for_each_subnode(|node| {
         let why = (|| {
             let token = parse_token_name(node.name()).ok_or("bad token node name")?;
-            if files.iter().any(|f| f.token == token) {
-                return Err("duplicate token");
-            }
             if files.len() >= MAX_FILES {
                 return Err("too many files");
             }
@@ -259,15 +257,56 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> 
         )?;
         Ok(())
     });
-    match walk {
-        Ok(()) => Ok(files),
-        Err(_) => Err(error.unwrap_or("malformed file-descriptors FDT")),
+    if walk.is_err() {
+        return Err(error.unwrap_or("malformed file-descriptors FDT"));
     }
+    // Sorted, duplicates are neighbours: O(n log n) for any input.
+    files.sort_unstable_by_key(|f| f.token);
+    if files.windows(2).any(|w| w[0].token == w[1].token) {
+        return Err("duplicate token");
+    }
+    Ok(files)
 }
 
 #[kunit_tests(liveupdate_files)]
 mod tests {
     use super::*;
+    use kernel::alloc::KVVec;
+
+    /// A files tree of `tokens`, all with the compatible `m`.
+    fn blob_of(tokens: impl Iterator<Item = u64>) -> Result<KVVec<u8>> {
+        let mut w = FdtWriter::new();
+        w.begin_node(b"")?;
+        w.property_string(b"compatible", COMPATIBLE)?;
+        for token in tokens {
+            let mut name = [0u8; 18];
+            w.begin_node(token_name(token, &mut name))?;
+            w.property_string(b"compatible", b"m")?;
+            w.property_u64(b"data", token)?;
+            w.end_node()?;
+        }
+        w.end_node()?;
+        w.finish()?;
+        let mut blob = KVVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
+        w.write_to(&mut blob)?;
+        Ok(blob)
+    }
+
+    /// The most files a hand-over may carry, in the order that made the
+    /// duplicate check quadratic, are checked in O(n log n); one more, or
+    /// one duplicate, is refused.
+    #[test]
+    fn the_most_files() -> Result {
+        let max = MAX_FILES as u64;
+        let files = parse(&blob_of((0..max).rev())?).map_err(|_| EINVAL)?;
+        assert_eq!(files.len(), MAX_FILES);
+        assert!(files.windows(2).all(|w| w[0].token < w[1].token));
+        assert_eq!(files[7].data, 7);
+        let duplicate = (1..max).rev().chain(core::iter::once(max - 1));
+        assert_eq!(parse(&blob_of(duplicate)?).err(), Some("duplicate token"));
+        assert_eq!(parse(&blob_of(0..max + 1)?).err(), Some("too many files"));
+        Ok(())
+    }
 
     #[test]
     fn token_names() {

@@ -26,4 +26,10 @@ int luo_selftest_add_incoming(const char *name, u64 data);
 /* Test hook: damage the hand-over right before kexec (LUO_DAMAGE_*). */
 int luo_selftest_damage_handover(u32 how);
 
+/*
+ * FROZEN as the reboot path makes it, but without committing to a kexec:
+ * CANCEL still works.
+ */
+int luo_selftest_freeze(void);
+
 #endif /* _KERNEL_LIVEUPDATE_LUO_INTERNAL_H */

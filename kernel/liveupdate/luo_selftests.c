@@ -41,11 +41,19 @@ struct luo_test_subsystem {
 	char name[LUO_SELFTEST_NAME_LENGTH];
 	struct folio *folio;
 	u64 outgoing;
+	/* The handed-over page and whether FINISH gave it back, under luo_tests_data_lock. */
 	struct folio *incoming;
+	bool finished;
 };
 
 static struct luo_test_subsystem *luo_tests[LUO_SELFTEST_MAX_SUBSYSTEMS];
 static DEFINE_MUTEX(luo_tests_lock);
+/*
+ * Lock order: luo_tests_lock, then LUO's own locks (registration waits for
+ * a running transition), then luo_tests_data_lock, which FINISH takes from
+ * inside a transition.
+ */
+static DEFINE_MUTEX(luo_tests_data_lock);
 
 static struct luo_test_subsystem *to_test(struct liveupdate_subsystem *h)
 {
@@ -88,12 +96,21 @@ static void luo_test_cancel(struct liveupdate_subsystem *h, u64 data)
 	}
 }
 
-/* Restores the page the previous kernel handed over, once. */
+/*
+ * Restores the page the previous kernel handed over, once; not after
+ * FINISH gave it back. @data comes from root (LUO_CMD_ENTER_UPDATED): it
+ * must be a page KHO holds, checked quietly. Called with
+ * luo_tests_data_lock held.
+ */
 static int luo_test_restore(struct luo_test_subsystem *t, u64 data)
 {
+	lockdep_assert_held(&luo_tests_data_lock);
 	if (t->incoming)
 		return 0;
-	if (!data || !PAGE_ALIGNED(data))
+	if (t->finished)
+		return -ENODATA;
+	if (!data || !PAGE_ALIGNED(data) || !pfn_valid(PHYS_PFN(data)) ||
+	    kho_preserved_folio_order(data) != 0)
 		return -EINVAL;
 	t->incoming = kho_restore_folio(data);
 	return t->incoming ? 0 : -EINVAL;
@@ -101,6 +118,8 @@ static int luo_test_restore(struct luo_test_subsystem *t, u64 data)
 
 static void luo_test_boot(struct liveupdate_subsystem *h, u64 data)
 {
+	guard(mutex)(&luo_tests_data_lock);
+	to_test(h)->finished = false;
 	pr_info("%s: handed over data %#llx\n", to_test(h)->name, data);
 }
 
@@ -108,6 +127,7 @@ static void luo_test_finish(struct liveupdate_subsystem *h, u64 data)
 {
 	struct luo_test_subsystem *t = to_test(h);
 
+	guard(mutex)(&luo_tests_data_lock);
 	/* Nothing handed over stays reserved: restore what nobody read. */
 	if (data && !luo_test_restore(t, data))
 		pr_info("%s: finished\n", t->name);
@@ -115,6 +135,7 @@ static void luo_test_finish(struct liveupdate_subsystem *h, u64 data)
 		folio_put(t->incoming);
 		t->incoming = NULL;
 	}
+	t->finished = true;
 }
 
 static const struct liveupdate_subsystem_ops luo_test_ops = {
@@ -197,6 +218,8 @@ static int luo_test_getdata(struct luo_test_subsystem *t, void __user *page)
 	u64 data;
 	int err;
 
+	/* FINISH must not give the page back while it is copied. */
+	guard(mutex)(&luo_tests_data_lock);
 	if (liveupdate_state_updated()) {
 		err = liveupdate_get_subsystem_data(&t->h, &data);
 		if (!err)
@@ -261,7 +284,7 @@ static long luo_selftest_ioctl(struct file *file, unsigned int cmd, unsigned lon
 	case LIVEUPDATE_IOCTL_FREEZE:
 		if (liveupdate_get_state() != LIVEUPDATE_STATE_PREPARED)
 			return -EBUSY;
-		return liveupdate_reboot();
+		return luo_selftest_freeze();
 	case LIVEUPDATE_IOCTL_SELFTESTS:
 		if (copy_from_user(&st, (void __user *)arg, sizeof(st)))
 			return -EFAULT;

@@ -83,6 +83,9 @@ struct Inner {
     outgoing: Option<Outgoing>,
     /// File handlers, and the files preserved or handed over.
     files: Files,
+    /// The reboot path froze the update and the kexec cannot fail any
+    /// more: nothing may tear the hand-over down (the point of no return).
+    committed: bool,
 }
 
 /// The state of the Live Update Orchestrator.
@@ -132,6 +135,7 @@ impl Orchestrator {
                 incoming: KVec::new(),
                 outgoing: None,
                 files: Files::new(),
+                committed: false,
             }, "luo_inner"),
             idle <- new_condvar!("luo_idle"),
             state: Atomic::new(State::Normal.to_uapi()),
@@ -366,6 +370,9 @@ impl Orchestrator {
     pub(crate) fn event(&self, event: Event, wait: Wait) -> Result {
         let ticket = self.ticket(wait)?;
         let next = self.state().on(event)?;
+        if self.committed() {
+            return Err(EBUSY);
+        }
         match event {
             Event::Prepare => self.prepare_all(&ticket)?,
             Event::Freeze => self.freeze_all(&ticket)?,
@@ -376,8 +383,28 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The reboot path: freezes a prepared update; nothing to do otherwise.
+    /// Whether the hand-over is past the point of no return.
+    fn committed(&self) -> bool {
+        self.inner.lock().committed
+    }
+
+    /// The reboot path, `liveupdate_reboot()`: freezes a prepared update;
+    /// nothing to do otherwise. `kernel_kexec()` calls it last before the
+    /// kexec, which cannot fail once it returns 0: from then on the update
+    /// is committed, and CANCEL gets `EBUSY` and closing the device
+    /// cancels nothing, so that no other thread or process can tear the
+    /// hand-over down while the kexec is in flight.
     pub(crate) fn reboot(&self) -> Result {
+        self.freeze(true)
+    }
+
+    /// FROZEN without a kexec, for the test hook: CANCEL still works.
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    pub(crate) fn freeze_only(&self) -> Result {
+        self.freeze(false)
+    }
+
+    fn freeze(&self, commit: bool) -> Result {
         let ticket = self.ticket(Wait::Uninterruptible)?;
         if self.state() != State::Prepared {
             return Ok(());
@@ -396,6 +423,7 @@ impl Orchestrator {
                 let _ = outgoing.damage(how);
             }
         }
+        self.inner.lock().committed = commit;
         self.set_state(&ticket, State::Frozen);
         Ok(())
     }
@@ -430,11 +458,15 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Closing the device before the reboot cancels a pending update.
+    /// Closing the device before the reboot cancels a pending update; past
+    /// the point of no return it does nothing.
     pub(crate) fn cancel_pending(&self) {
         let Ok(ticket) = self.ticket(Wait::Uninterruptible) else {
             return;
         };
+        if self.committed() {
+            return;
+        }
         if matches!(self.state(), State::Prepared | State::Frozen) {
             self.cancel_all(&ticket, self.subsystem_count());
             self.set_state(&ticket, State::Normal);
@@ -793,11 +825,15 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Closing the device releases every preserved file.
+    /// Closing the device releases every preserved file, unless the
+    /// hand-over is past the point of no return.
     pub(crate) fn release_files(&self) {
         let Ok(_ticket) = self.ticket(Wait::Uninterruptible) else {
             return;
         };
+        if self.committed() {
+            return;
+        }
         let files = core::mem::take(&mut self.inner.lock().files.outgoing);
         for f in files.iter() {
             if matches!(f.state, State::Prepared | State::Frozen) {

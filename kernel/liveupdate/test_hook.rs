@@ -42,3 +42,14 @@ pub(crate) unsafe extern "C" fn luo_selftest_damage_handover(how: u32) -> c_int 
         None => ENODEV.to_errno(),
     }
 }
+
+/// Freezes a prepared update as the reboot path does, without committing
+/// to a kexec: CANCEL still works.
+///
+/// # Safety
+///
+/// No requirements.
+#[export]
+pub(crate) unsafe extern "C" fn luo_selftest_freeze() -> c_int {
+    to_c(luo().ok_or(ENODEV).and_then(|luo| luo.freeze_only()))
+}

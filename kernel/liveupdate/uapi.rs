@@ -116,13 +116,8 @@ impl IoctlArg {
         let mut bytes = [0u8; MAX_SIZE];
         reader.read_slice(&mut bytes[..ioctl.size])?;
         // Whatever user space knows beyond the kernel's struct must be zero.
-        let mut chunk = [0u8; 64];
-        while !reader.is_empty() {
-            let len = reader.len().min(chunk.len());
-            reader.read_slice(&mut chunk[..len])?;
-            if chunk[..len].iter().any(|&b| b != 0) {
-                return Err(E2BIG);
-            }
+        if !reader.is_zero_remaining()? {
+            return Err(E2BIG);
         }
         Ok(Self {
             ptr,

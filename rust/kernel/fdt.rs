@@ -39,7 +39,10 @@
 //! # Ok::<(), Error>(())
 //! ```
 
-use crate::{alloc::KVec, prelude::*};
+use crate::{
+    alloc::{KVVec, KVec},
+    prelude::*,
+};
 
 /// `FDT_MAGIC`.
 pub const MAGIC: u32 = 0xd00d_feed;
@@ -65,12 +68,12 @@ const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn push_be32(v: &mut KVec<u8>, value: u32) -> Result {
+fn push_be32(v: &mut KVVec<u8>, value: u32) -> Result {
     v.extend_from_slice(&value.to_be_bytes(), GFP_KERNEL)?;
     Ok(())
 }
 
-fn pad4(v: &mut KVec<u8>) -> Result {
+fn pad4(v: &mut KVVec<u8>) -> Result {
     while v.len() % 4 != 0 {
         v.push(0, GFP_KERNEL)?;
     }
@@ -84,8 +87,8 @@ fn pad4(v: &mut KVec<u8>) -> Result {
 /// then [`Self::finish`]. [`Self::total_size`] is then the exact size of
 /// the blob [`Self::write_to`] writes.
 pub struct FdtWriter {
-    structure: KVec<u8>,
-    strings: KVec<u8>,
+    structure: KVVec<u8>,
+    strings: KVVec<u8>,
     depth: usize,
     nodes: usize,
     finished: bool,
@@ -101,8 +104,8 @@ impl FdtWriter {
     /// An empty tree.
     pub const fn new() -> Self {
         Self {
-            structure: KVec::new(),
-            strings: KVec::new(),
+            structure: KVVec::new(),
+            strings: KVVec::new(),
             depth: 0,
             nodes: 0,
             finished: false,

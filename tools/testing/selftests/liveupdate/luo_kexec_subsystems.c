@@ -7,6 +7,8 @@
  * and releases what was handed over. Stage 1 also dumps the published
  * blob for the host to decode with dtc.
  */
+#include <pthread.h>
+
 #include "../kselftest.h"
 #include "luo_test_utils.h"
 
@@ -20,6 +22,24 @@ static const char *name(int i)
 
 	snprintf(buf, sizeof(buf), "ksft_kexec_%d", i);
 	return buf;
+}
+
+static volatile int racing = 1;
+
+/* GETDATA on every subsystem, over and over, while the main thread FINISHes. */
+static void *getdata_loop(void *arg)
+{
+	static unsigned char buf[LUO_PAGE_SIZE];
+	int hook = *(int *)arg;
+	char n[32];
+
+	while (racing) {
+		for (int i = 0; i < COUNT; i++) {
+			snprintf(n, sizeof(n), "ksft_kexec_%d", i);
+			luo_getdata(hook, n, buf);
+		}
+	}
+	return NULL;
 }
 
 static void stage1(void)
@@ -54,6 +74,7 @@ static void stage2(void)
 		"rust_liveupdate: finish: live update to generation 1 complete";
 	int fd = luo_open(), hook = luo_selftest_open(), ok = 1;
 	char buf[128] = "";
+	pthread_t thread;
 
 	ksft_set_plan(9);
 	if (fd < 0 || hook < 0)
@@ -75,8 +96,14 @@ static void stage2(void)
 		ok &= !luo_getdata(hook, name(i), out) && !memcmp(page, out, sizeof(page));
 	}
 	ksft_test_result(ok, "every page came back with its bytes\n");
-	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_FINISH) &&
-			 luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL, "FINISH: NORMAL\n");
+	/* FINISH gives the pages back while another thread reads them. */
+	ok = !pthread_create(&thread, NULL, getdata_loop, &hook);
+	usleep(20000);
+	ok = !luo_set_event(fd, LIVEUPDATE_FINISH) && ok;
+	racing = 0;
+	pthread_join(thread, NULL);
+	ksft_test_result(ok && luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL,
+			 "FINISH while GETDATA runs: NORMAL\n");
 	ksft_test_result(luo_getdata(hook, name(0), out) == -ENODATA,
 			 "incoming data released at FINISH\n");
 	ksft_test_result(luo_log_contains(sample_finished), "finish() called\n");

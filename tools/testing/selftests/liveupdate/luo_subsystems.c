@@ -329,4 +329,23 @@ TEST_F(subsys, updated_boot_data_finish)
 	close(kmsg);
 }
 
+/*
+ * Data handed over through the test hook that is no page KHO holds (root
+ * passes any number): GETDATA and FINISH refuse it without a kernel
+ * warning, which fails the suite.
+ */
+TEST_F(subsys, handed_over_data_that_is_no_page)
+{
+	static const __u64 bogus[] = { 0x100000, 0x100001, 1ULL << 46 };
+	static const char *const names[] = { "ksft_a", "ksft_b", "ksft_c" };
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(bogus); i++) {
+		ASSERT_EQ(0, luo_enter_updated(self->hook, names[i], bogus[i]));
+		ASSERT_EQ(0, luo_register(self->hook, names[i], self->page));
+		EXPECT_EQ(-EINVAL, luo_getdata(self->hook, names[i], self->out));
+	}
+	EXPECT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_FINISH));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->fd));
+}
+
 TEST_HARNESS_MAIN

@@ -480,16 +480,24 @@ int memfd_luo_swap_in(struct file *file)
 #ifdef CONFIG_SWAP
 	struct address_space *mapping = file->f_mapping;
 	struct inode *inode = file_inode(file);
-	pgoff_t index = 0;
+	loff_t size = i_size_read(inode);
+	pgoff_t index = 0, end;
 
-	while (READ_ONCE(SHMEM_I(inode)->swapped)) {
+	if (!size || !READ_ONCE(SHMEM_I(inode)->swapped))
+		return 0;
+	/*
+	 * Below EOF only: pages fallocated past it (FALLOC_FL_KEEP_SIZE) may be
+	 * out on swap too, and are neither handed over nor readable.
+	 */
+	end = (size - 1) >> PAGE_SHIFT;
+	while (index <= end) {
 		XA_STATE(xas, &mapping->i_pages, index);
 		struct folio *folio;
 		void *entry;
 		bool found = false;
 
 		rcu_read_lock();
-		xas_for_each(&xas, entry, ULONG_MAX) {
+		xas_for_each(&xas, entry, end) {
 			if (xas_retry(&xas, entry))
 				continue;
 			if (xa_is_value(entry)) {

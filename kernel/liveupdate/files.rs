@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(files.len(), MAX_FILES);
         assert!(files.windows(2).all(|w| w[0].token < w[1].token));
         assert_eq!(files[7].data, 7);
-        let duplicate = (1..max).rev().chain(core::iter::once(max - 1));
+        let duplicate = Iterator::chain((1..max).rev(), core::iter::once(max - 1));
         assert_eq!(parse(&blob_of(duplicate)?).err(), Some("duplicate token"));
         assert_eq!(parse(&blob_of(0..max + 1)?).err(), Some("too many files"));
         Ok(())

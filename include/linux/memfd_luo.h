@@ -134,8 +134,10 @@ void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned lo
  * fallocated, adds to it; swapping out and in, migrating and freeing do
  * not. With the mapping frozen only a hole being filled can add to it, so
  * two equal readings mean no hole was filled in between. A reading taken
- * before a walk of the page cache is ordered before it (the count is read
- * under the lock that shmem updates it under, after inserting the page).
+ * before a walk of the page cache is ordered before it: the count is read
+ * under info->lock, which shmem updates it under after inserting the page
+ * (khugepaged's collapse counts before it inserts; a collapse racing with
+ * the walk is not covered by this count).
  *
  * Return: the count.
  */

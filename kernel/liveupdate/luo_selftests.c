@@ -49,9 +49,10 @@ struct luo_test_subsystem {
 static struct luo_test_subsystem *luo_tests[LUO_SELFTEST_MAX_SUBSYSTEMS];
 static DEFINE_MUTEX(luo_tests_lock);
 /*
- * Lock order: luo_tests_lock, then LUO's own locks (registration waits for
- * a running transition), then luo_tests_data_lock, which FINISH takes from
- * inside a transition.
+ * Lock order: luo_tests_lock, then LUO's transition (registration waits
+ * for a running one), then luo_tests_data_lock, which FINISH takes from
+ * inside a transition; under luo_tests_data_lock only LUO's short inner
+ * lock is taken (liveupdate_get_subsystem_data()), never a transition.
  */
 static DEFINE_MUTEX(luo_tests_data_lock);
 

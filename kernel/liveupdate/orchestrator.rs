@@ -406,6 +406,11 @@ impl Orchestrator {
 
     fn freeze(&self, commit: bool) -> Result {
         let ticket = self.ticket(Wait::Uninterruptible)?;
+        if self.state() == State::Frozen && commit {
+            // Frozen by the test hook, and now the kexec goes on.
+            self.inner.lock().committed = true;
+            return Ok(());
+        }
         if self.state() != State::Prepared {
             return Ok(());
         }

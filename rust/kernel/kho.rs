@@ -340,13 +340,16 @@ impl Iterator for IncomingPages {
         if self.left == 0 {
             return None;
         }
-        let pfn = usize::try_from(self.next).ok()?;
+        // The page frame fits: it has a `struct page`.
+        let pfn = self.next as usize;
+        // SAFETY: `pfn` is the page frame of a restored page, which has a `struct page`. A
+        // single page with a reference is an order-0 folio.
+        let folio = unsafe { bindings::pfn_folio(pfn) };
+        // SAFETY: `pfn_folio()` computes the address of a `struct page`: never NULL.
+        let folio = unsafe { NonNull::new_unchecked(folio) };
         // INVARIANT: The first page is taken, the others are physically contiguous.
         self.next += 1;
         self.left -= 1;
-        // SAFETY: `pfn` is the page frame of a restored page, which has a `struct page`. A
-        // single page with a reference is an order-0 folio.
-        let folio = NonNull::new(unsafe { bindings::pfn_folio(pfn) })?;
         // SAFETY: We own the folio.
         let addr = unsafe { bindings::folio_address(folio.as_ptr()) };
         // INVARIANT: We hand over the page we owned; it holds `PAGE_SIZE` bytes at `addr`.

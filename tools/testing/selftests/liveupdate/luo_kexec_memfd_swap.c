@@ -23,6 +23,8 @@
 #include <linux/falloc.h>
 #include <sys/mount.h>
 #include <sys/swap.h>
+#include <sys/syscall.h>
+#include <linux/mman.h>
 
 #include "../kselftest.h"
 #include "luo_test_utils.h"
@@ -104,33 +106,27 @@ static int enter_memcg(void)
 }
 
 /*
- * How many of pages first..first+n-1 of the memfd are in memory, by
- * mincore() on a mapping of it, which may reach past the end of the file:
- * a page out on swap is not. -1 on error.
+ * How many of pages first..first+n-1 of the memfd are in its page cache,
+ * by cachestat(), which may look past the end of the file: a page out on
+ * swap is not, a page fallocated and never written is. -1 on error.
  */
-static int resident(int memfd, size_t first, size_t n)
+static long resident(int memfd, size_t first, size_t n)
 {
-	size_t len = (first + n) * LUO_PAGE_SIZE;
-	unsigned char vec[32];
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, memfd, 0);
-	int count = 0;
+	struct cachestat_range range = { first * LUO_PAGE_SIZE, n * LUO_PAGE_SIZE };
+	struct cachestat cs;
 
-	if (map == MAP_FAILED || first + n > sizeof(vec) || mincore(map, len, vec))
-		count = -1;
-	for (size_t i = first; count >= 0 && i < first + n; i++)
-		count += vec[i] & 1;
-	if (map != MAP_FAILED)
-		munmap(map, len);
-	return count;
+	if (syscall(__NR_cachestat, memfd, &range, &cs, 0))
+		return -1;
+	return cs.nr_cache;
 }
 
 /*
  * Pushes what it can of the cgroup's memory out to swap, until pages
  * first..first+n-1 of the memfd are out; returns how many are still in.
  */
-static int push_out(int memfd, size_t first, size_t n)
+static long push_out(int memfd, size_t first, size_t n)
 {
-	int in = resident(memfd, first, n);
+	long in = resident(memfd, first, n);
 
 	/* memory.reclaim fails with EAGAIN when it got less than asked: fine. */
 	for (int i = 0; i < 8 && in != 0; i++) {
@@ -142,7 +138,8 @@ static int push_out(int memfd, size_t first, size_t n)
 
 static void stage1(void)
 {
-	int fd, memfd, ok = 1, ret, in;
+	int fd, memfd, ok = 1, ret;
+	long in;
 
 	ksft_set_plan(8);
 	ret = make_swap(SWAP_DEV);
@@ -161,7 +158,7 @@ static void stage1(void)
 	for (size_t i = 0; ok && i < 4; i++)
 		ok = !write_page(memfd, i);
 	in = push_out(memfd, 0, 4);
-	ksft_test_result(ok && in == 0, "pages 0-3 out on swap (%d still in memory)\n", in);
+	ksft_test_result(ok && in == 0, "pages 0-3 out on swap (%ld still in memory)\n", in);
 
 	for (size_t i = 4; ok && i < 8; i++)
 		ok = !write_page(memfd, i);
@@ -172,7 +169,7 @@ static void stage1(void)
 
 	/* Only what is not held can go out: the pages past the end. */
 	in = push_out(memfd, PAGES, 4);
-	ksft_test_result(in == 0, "pages past the end out on swap (%d still in memory)\n", in);
+	ksft_test_result(in == 0, "pages past the end out on swap (%ld still in memory)\n", in);
 	ksft_test_result(resident(memfd, 0, 8) == 8,
 			 "the held pages stayed in memory, pages 0-3 read back at PREPARE\n");
 

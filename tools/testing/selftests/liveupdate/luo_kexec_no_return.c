@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "../kselftest.h"
@@ -86,6 +87,7 @@ static void stage1(void)
 		ksft_exit_fail_msg("the agent could not prepare\n");
 	ksft_test_result_pass("reboot(LINUX_REBOOT_CMD_KEXEC) from a process without the device\n");
 	ret = luo_kexec_reboot();
+	kill(pid, SIGKILL);
 	ksft_exit_fail_msg("reboot(LINUX_REBOOT_CMD_KEXEC): %s\n", strerror(-ret));
 }
 

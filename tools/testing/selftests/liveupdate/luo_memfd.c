@@ -137,8 +137,8 @@ TEST_F(memfd, per_file_prepare_ahead_of_the_global_one)
  */
 static int every_seal_refused(int memfd)
 {
-	static const int seals[] = { F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW,
-				     F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_EXEC,
+	static const int seals[] = { F_SEAL_SEAL, F_SEAL_GROW, F_SEAL_WRITE,
+				     F_SEAL_FUTURE_WRITE, F_SEAL_EXEC,
 				     F_SEAL_SHRINK | F_SEAL_GROW };
 
 	for (size_t i = 0; i < sizeof(seals) / sizeof(seals[0]); i++) {
@@ -153,7 +153,8 @@ static int every_seal_refused(int memfd)
 /*
  * The seals a file is preserved with are the seals it comes back with:
  * while its mapping is frozen (from PREPARE, global or per file, to CANCEL
- * or FD_UNPRESERVE) no seal can be added, each gets EPERM.
+ * or FD_UNPRESERVE) no seal can be added, each gets EPERM; adding a seal
+ * the file has is no change and works.
  */
 TEST_F(memfd, seals_are_fixed_while_frozen)
 {
@@ -161,6 +162,7 @@ TEST_F(memfd, seals_are_fixed_while_frozen)
 	ASSERT_EQ(0, luo_fd_preserve(self->fd, self->memfd, TOKEN));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
 	EXPECT_EQ(0, every_seal_refused(self->memfd));
+	EXPECT_EQ(0, fcntl(self->memfd, F_ADD_SEALS, F_SEAL_SHRINK));
 	EXPECT_EQ(F_SEAL_SHRINK, fcntl(self->memfd, F_GET_SEALS));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
 

@@ -41,7 +41,7 @@ static void *cancel_when_frozen(void *arg)
 }
 
 /* The agent: prepares, tells the parent, then races the reboot. */
-static int agent(int ready)
+static int run_agent(int ready)
 {
 	char state[32] = "";
 	pthread_t thread;
@@ -78,7 +78,7 @@ static void stage1(void)
 	pid = fork();
 	if (pid == 0) {
 		close(pipefd[0]);
-		_exit(agent(pipefd[1]));
+		_exit(run_agent(pipefd[1]));
 	}
 	close(pipefd[1]);
 	ksft_test_result(pid > 0 && read(pipefd[0], &ready, 1) == 1 && ready == '1',

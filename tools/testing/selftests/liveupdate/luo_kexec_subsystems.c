@@ -24,7 +24,7 @@ static const char *name(int i)
 	return buf;
 }
 
-static volatile int racing = 1;
+static int racing = 1;
 
 /* GETDATA on every subsystem, over and over, while the main thread FINISHes. */
 static void *getdata_loop(void *arg)
@@ -33,7 +33,7 @@ static void *getdata_loop(void *arg)
 	int hook = *(int *)arg;
 	char n[32];
 
-	while (racing) {
+	while (__atomic_load_n(&racing, __ATOMIC_RELAXED)) {
 		for (int i = 0; i < COUNT; i++) {
 			snprintf(n, sizeof(n), "ksft_kexec_%d", i);
 			luo_getdata(hook, n, buf);
@@ -100,7 +100,7 @@ static void stage2(void)
 	ok = !pthread_create(&thread, NULL, getdata_loop, &hook);
 	usleep(20000);
 	ok = !luo_set_event(fd, LIVEUPDATE_FINISH) && ok;
-	racing = 0;
+	__atomic_store_n(&racing, 0, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
 	ksft_test_result(ok && luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL,
 			 "FINISH while GETDATA runs: NORMAL\n");

@@ -141,7 +141,7 @@ static int every_seal_refused(int memfd)
 				     F_SEAL_FUTURE_WRITE, F_SEAL_EXEC,
 				     F_SEAL_SHRINK | F_SEAL_GROW };
 
-	for (size_t i = 0; i < sizeof(seals) / sizeof(seals[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(seals); i++) {
 		int ret = fcntl(memfd, F_ADD_SEALS, seals[i]) ? -errno : 0;
 
 		if (ret != -EPERM)

@@ -95,7 +95,7 @@ check-debug: sync guest
 # KASAN), the ioctl fuzzer, memfds in one boot, allocation failures in
 # PREPARE and in FD_RESTORE across a kexec, files of a C handler across a
 # kexec (KASAN found a use-after-free there), and a damaged hand-over.
-DEBUG_CI_SUITES := kunit,ioctl_fuzz,memfd,fault_inject,kexec_files,kexec_fault,kexec_damaged_4,kexec_memfd_swap
+DEBUG_CI_SUITES := kunit,ioctl_fuzz,memfd,fault_inject,kexec_files,kexec_fault,kexec_damaged_4
 check-debug-ci:
 	@$(MAKE) --no-print-directory check-debug SUITE=$(DEBUG_CI_SUITES)
 

@@ -98,10 +98,20 @@ static void luo_test_cancel(struct liveupdate_subsystem *h, u64 data)
 }
 
 /*
+ * The page KHO holds at @data, an address nobody trusts (the previous
+ * kernel's, or root's through LUO_CMD_ENTER_UPDATED): checked quietly
+ * first, since kho_restore_folio() warns. NULL if it is none.
+ */
+static struct folio *luo_test_restore_page(u64 data)
+{
+	if (!data || !PAGE_ALIGNED(data) || kho_preserved_folio_order(data) != 0)
+		return NULL;
+	return kho_restore_folio(data);
+}
+
+/*
  * Restores the page the previous kernel handed over, once; not after
- * FINISH gave it back. @data comes from root (LUO_CMD_ENTER_UPDATED): it
- * must be a page KHO holds, checked quietly. Called with
- * luo_tests_data_lock held.
+ * FINISH gave it back. Called with luo_tests_data_lock held.
  */
 static int luo_test_restore(struct luo_test_subsystem *t, u64 data)
 {
@@ -110,10 +120,7 @@ static int luo_test_restore(struct luo_test_subsystem *t, u64 data)
 		return 0;
 	if (t->finished)
 		return -ENODATA;
-	if (!data || !PAGE_ALIGNED(data) || !pfn_valid(PHYS_PFN(data)) ||
-	    kho_preserved_folio_order(data) != 0)
-		return -EINVAL;
-	t->incoming = kho_restore_folio(data);
+	t->incoming = luo_test_restore_page(data);
 	return t->incoming ? 0 : -EINVAL;
 }
 
@@ -389,9 +396,7 @@ static struct folio *luo_test_file_restore(u64 data)
 	struct luo_test_file_ser *ser;
 	struct folio *folio;
 
-	if (!data || !PAGE_ALIGNED(data) || !pfn_valid(PHYS_PFN(data)))
-		return NULL;
-	folio = kho_restore_folio(data);
+	folio = luo_test_restore_page(data);
 	if (!folio)
 		return NULL;
 	ser = folio_address(folio);

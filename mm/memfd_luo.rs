@@ -66,7 +66,7 @@ use kernel::{
     alloc::{KVVec, KVec},
     debugfs,
     fs::File,
-    kho::{IncomingBuffer, IncomingPages, PreservedBuffer},
+    kho::{self, IncomingBuffer, IncomingPages, PreservedBuffer},
     liveupdate::{self, FileHandler, FileHandlerRegistration},
     memfd::{FolioRun, HeldFolios, NewMemfd, Shmem, MAX_FOLIO_ORDER},
     new_mutex,
@@ -381,15 +381,16 @@ impl ChunkParser {
         Ok(self.runs.reserve(n, GFP_KERNEL)?)
     }
 
-    /// The file and its runs, once the last chunk is in.
-    fn finish(self) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
+    /// The file and its runs, once the last chunk is in. On failure the
+    /// runs checked so far stay, for [`Incoming::release`].
+    fn finish(&mut self) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
         if self.chunks == 0 {
             return Err("no chunk");
         }
         if self.pages != self.info.pages {
             return Err("fewer pages than the header says");
         }
-        Ok((self.info, self.runs))
+        Ok((self.info, core::mem::take(&mut self.runs)))
     }
 }
 
@@ -402,6 +403,11 @@ struct Stats {
     chunks: Atomic<u64>,
     /// Bytes of headers and runs handed over.
     metadata: Atomic<u64>,
+    /// Test hook: hand over every file frozen from now on with a header
+    /// that claims one page more than its runs hold, so that the next
+    /// kernel refuses it (`/sys/kernel/debug/memfd_luo/damage`, 0 or 1).
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    damage: Atomic<u32>,
 }
 
 impl Stats {
@@ -412,7 +418,23 @@ impl Stats {
             runs: Atomic::new(0),
             chunks: Atomic::new(0),
             metadata: Atomic::new(0),
+            #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+            damage: Atomic::new(0),
         }
+    }
+
+    /// Writes to the test hook's `damage` file.
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    fn set_damage(&self, r: &mut kernel::uaccess::UserSliceReader) -> Result {
+        let mut b = [0u8; 1];
+        r.read_slice(&mut b)?;
+        let on = match b[0] {
+            b'0' => 0,
+            b'1' => 1,
+            _ => return Err(EINVAL),
+        };
+        self.damage.store(on, Relaxed);
+        Ok(())
     }
 
     /// Counts `o` in (`add`) or out.
@@ -606,7 +628,7 @@ impl Incoming {
         if let Err(stop) = self.reader.read() {
             return Err(self.stop(stop));
         }
-        match core::mem::take(&mut self.reader.parser).finish() {
+        match self.reader.parser.finish() {
             Ok((info, runs)) => {
                 self.parsed = Some((info, runs));
                 Ok(info)
@@ -684,23 +706,47 @@ impl Incoming {
     }
 
     /// Gives back to the system the memory of a file never restored: what
-    /// a restore that stopped took, and what is still preserved.
+    /// a restore that stopped took, and what is still preserved. Data
+    /// refused as bad is no exception: every folio and range of pages of
+    /// the runs checked before the fault that KHO confirms preserved, with
+    /// the order the run says, goes back; what KHO does not confirm is
+    /// skipped.
     fn release(&mut self) {
         drop(self.partial.take());
         drop(self.pending.take());
-        if let Err(e) = self.info() {
-            if e == ENOMEM {
-                pr_warn!(
-                    "memfd-v1 data {:#x}: out of memory, its memory stays reserved\n",
-                    self.data
-                );
-            }
+        if self.info() == Err(ENOMEM) {
+            pr_warn!(
+                "memfd-v1 data {:#x}: out of memory, its memory stays reserved\n",
+                self.data
+            );
             return;
         }
-        let _ = self.take_folios(|taken| {
-            drop(taken);
-            Ok(())
-        });
+        let runs = match &self.parsed {
+            Some((_, runs)) => runs,
+            None => &self.reader.parser.runs,
+        };
+        // Each folio, or range of pages, counts one, as in `take_folios`.
+        let mut seen = 0u64;
+        for run in runs.iter() {
+            if run.as_pages {
+                seen += run.count;
+                if seen > self.taken {
+                    drop(IncomingPages::restore(run.pfn * PAGE_SIZE, run.count));
+                }
+                continue;
+            }
+            for i in 0..run.count {
+                seen += 1;
+                if seen <= self.taken {
+                    continue;
+                }
+                let phys = (run.pfn + (i << run.order)) * PAGE_SIZE;
+                if kho::preserved_folio_order(phys) == Some(run.order) {
+                    drop(IncomingBuffer::restore_folio(phys));
+                }
+            }
+        }
+        self.taken = seen;
     }
 }
 
@@ -823,6 +869,12 @@ impl FileHandler for MemfdHandler {
             *o = again;
         }
         o.set_pos(shmem.pos().max(0) as u64);
+        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+        if self.stats.damage.load(Relaxed) != 0 {
+            // The header's page count sits at offset 40 of the first chunk.
+            let pages = o.info.pages + 1;
+            o.chunks[0].as_mut_slice()[40..48].copy_from_slice(&pages.to_le_bytes());
+        }
         Ok(o.data)
     }
 
@@ -887,6 +939,8 @@ impl FileHandler for MemfdHandler {
 struct MemfdLuo {
     _registration: Option<Pin<KBox<FileHandlerRegistration<MemfdHandler>>>>,
     _stats_file: Option<Pin<KBox<debugfs::File<Arc<Stats>>>>>,
+    #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+    _damage_file: Option<Pin<KBox<debugfs::File<Arc<Stats>>>>>,
     _debugfs: Option<debugfs::Dir>,
 }
 
@@ -896,6 +950,8 @@ impl kernel::Module for MemfdLuo {
             return Ok(Self {
                 _registration: None,
                 _stats_file: None,
+                #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+                _damage_file: None,
                 _debugfs: None,
             });
         }
@@ -905,6 +961,13 @@ impl kernel::Module for MemfdLuo {
             dir.read_callback_file(c"outgoing", stats.clone(), &|s: &Arc<Stats>, f| s.show(f)),
             GFP_KERNEL,
         )?;
+        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+        let damage_file = KBox::pin_init(
+            dir.write_callback_file(c"damage", stats.clone(), &|s: &Arc<Stats>, r| {
+                s.set_damage(r)
+            }),
+            GFP_KERNEL,
+        )?;
         let registration = KBox::pin_init(
             FileHandlerRegistration::register(COMPATIBLE, MemfdHandler::new(stats)),
             GFP_KERNEL,
@@ -912,6 +975,8 @@ impl kernel::Module for MemfdLuo {
         Ok(Self {
             _registration: Some(registration),
             _stats_file: Some(stats_file),
+            #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+            _damage_file: Some(damage_file),
             _debugfs: Some(dir),
         })
     }

@@ -46,6 +46,7 @@ SUITES = [
     ('kexec_fault', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_fault']),
     ('kexec_no_return', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_no_return']),
     ('kexec_memfd_swap', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_swap']),
+    ('kexec_release', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_release']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
      ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)

@@ -215,6 +215,28 @@ impl Received {
     }
 }
 
+/// What FINISH gave back of an accepted hand-over.
+#[derive(Copy, Clone)]
+pub(crate) struct Finished {
+    /// Memory KHO gave back to the system during FINISH: that of files
+    /// never restored, of data their handler refused, of subsystem data.
+    pub(crate) released_kib: u64,
+    /// Files of a compatible no registered handler has, and subsystem
+    /// data no registered subsystem took: their memory stays reserved.
+    pub(crate) unclaimed_files: usize,
+    pub(crate) unclaimed_subsystems: usize,
+}
+
+impl kernel::fmt::Display for Finished {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        write!(
+            f,
+            "{} KiB released, {} file(s) and {} subsystem(s) unclaimed",
+            self.released_kib, self.unclaimed_files, self.unclaimed_subsystems
+        )
+    }
+}
+
 /// What an accepted hand-over carries: the subsystems' and the files' data.
 pub(crate) type Handover = (KVec<Incoming>, KVec<IncomingFile>);
 

@@ -15,7 +15,7 @@
 
 use crate::{
     files::{Files, IncomingFile, OutgoingFile},
-    handover::{self, Outgoing, Received},
+    handover::{self, Finished, Outgoing, Received},
     state::{Event, State},
     subsystems::Subsystems,
 };
@@ -24,7 +24,7 @@ use kernel::{
     bindings,
     fs::File,
     liveupdate::{FileHandlerRef, SubsystemRef},
-    new_condvar, new_mutex,
+    mm, new_condvar, new_mutex,
     prelude::*,
     str::CString,
     sync::{
@@ -109,6 +109,8 @@ pub(crate) struct Orchestrator {
     handover_file: SetOnce<Pin<KBox<crate::sysfs::HandoverFile>>>,
     /// What became of the previous kernel's hand-over, set at boot.
     received: SetOnce<Received>,
+    /// What FINISH gave back of it, set at FINISH.
+    finished: SetOnce<Finished>,
     /// Test hook: how to damage the hand-over right before kexec (0: not).
     #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
     damage: Atomic<u32>,
@@ -145,6 +147,7 @@ impl Orchestrator {
             #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
             handover_file: SetOnce::new(),
             received: SetOnce::new(),
+            finished: SetOnce::new(),
             #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
             damage: Atomic::new(0),
         })
@@ -206,6 +209,11 @@ impl Orchestrator {
     /// What became of the previous kernel's hand-over.
     pub(crate) fn received(&self) -> Received {
         self.received.copy().unwrap_or(Received::Nothing)
+    }
+
+    /// What FINISH gave back of the hand-over, once it ran.
+    pub(crate) fn finished(&self) -> Option<Finished> {
+        self.finished.copy()
     }
 
     /// At boot: takes the previous kernel's hand-over, or refuses it whole
@@ -648,23 +656,41 @@ impl Orchestrator {
         }
     }
 
-    /// FINISH: every subsystem, with its incoming data or 0; then the
-    /// incoming data is dropped.
+    /// FINISH: every subsystem, with its incoming data or 0; then every
+    /// incoming file, through its handler. What KHO gives back meanwhile
+    /// (the memory of files never restored, of data a handler refused, of
+    /// subsystem data) is counted; data no registered subsystem or handler
+    /// claims is counted too, and stays reserved: only its owner knows
+    /// which memory it is.
     fn finish_all(&self, _ticket: &Ticket<'_>) {
+        let before = mm::totalram_pages();
         for index in 0..self.subsystem_count() {
             if let Some((handle, _)) = self.subsystem(index) {
                 handle.finish(self.incoming_data(handle.name()).unwrap_or(0));
             }
         }
-        self.inner.lock().incoming.clear();
+        let incoming = core::mem::take(&mut self.inner.lock().incoming);
+        let unclaimed_subsystems = incoming
+            .iter()
+            .filter(|i| self.inner.lock().subsystems.find_by_name(&i.name).is_none())
+            .count();
+        drop(incoming);
         let files = core::mem::take(&mut self.inner.lock().files.incoming);
-        for file in files.iter() {
-            self.finish_file(file);
-        }
+        let unclaimed_files = files.iter().filter(|f| !self.finish_file(f)).count();
+        drop(files);
+        let released = mm::totalram_pages().saturating_sub(before);
+        let finished = Finished {
+            released_kib: (released as u64) * (kernel::page::PAGE_SIZE as u64 / 1024),
+            unclaimed_files,
+            unclaimed_subsystems,
+        };
+        pr_info!("live update finished: {}\n", finished);
+        self.finished.populate(finished);
     }
 
-    /// Calls the handler's finish() for an incoming file.
-    fn finish_file(&self, file: &IncomingFile) {
+    /// Calls the handler's finish() for an incoming file; `false` if no
+    /// handler of its compatible is registered.
+    fn finish_file(&self, file: &IncomingFile) -> bool {
         let handler = self
             .inner
             .lock()
@@ -678,6 +704,7 @@ impl Orchestrator {
                 &*file.compatible
             ),
         }
+        handler.is_some()
     }
 
     /// `liveupdate_register_file_handler()`.

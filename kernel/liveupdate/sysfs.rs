@@ -5,10 +5,12 @@
 //! - `state`: the global state, one of `normal`, `prepared`, `frozen`,
 //!   `updated` and a newline; `poll()` wakes on every change.
 //! - `handover`: what became of the previous kernel's hand-over: `none`,
-//!   `accepted`, or `rejected: <reason>`.
+//!   `accepted`, or `rejected: <reason>`; after FINISH, `accepted, finished:`
+//!   and what FINISH gave back.
 
 use crate::orchestrator::luo;
-use kernel::{page::PAGE_SIZE, prelude::*, sysfs};
+use core::fmt::Write;
+use kernel::{page::PAGE_SIZE, prelude::*, str::Formatter, sysfs};
 
 /// The `state` file.
 pub(crate) type StateFile = sysfs::KernelFile<ShowState>;
@@ -33,13 +35,15 @@ pub(crate) struct ShowHandover;
 
 impl sysfs::Show for ShowHandover {
     fn show(&self, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
-        let (what, why) = luo().ok_or(ENODEV)?.received().describe();
-        let mut len = 0;
-        for part in [what.as_bytes(), why.as_bytes(), b"\n"] {
-            page[len..len + part.len()].copy_from_slice(part);
-            len += part.len();
+        let luo = luo().ok_or(ENODEV)?;
+        let (what, why) = luo.received().describe();
+        let mut f = Formatter::new(page);
+        match luo.finished() {
+            Some(finished) => f.write_fmt(fmt!("{what}{why}, finished: {finished}\n")),
+            None => f.write_fmt(fmt!("{what}{why}\n")),
         }
-        Ok(len)
+        .map_err(|_| EINVAL)?;
+        Ok(f.bytes_written())
     }
 }
 

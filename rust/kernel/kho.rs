@@ -129,6 +129,23 @@ impl Drop for Subtree {
     }
 }
 
+/// The order of the folio the previous kernel preserved at `phys`, an
+/// address it handed over, if one starts there and is not restored yet.
+/// Checked quietly: any address is accepted.
+pub fn preserved_folio_order(phys: u64) -> Option<u32> {
+    let page = bindings::PAGE_SIZE as u64;
+    if phys % page != 0 {
+        return None;
+    }
+    let pfn = usize::try_from(phys / page).ok()?;
+    // SAFETY: `pfn_valid` accepts any number.
+    if unsafe { bindings::pfn_valid(pfn) } == 0 {
+        return None;
+    }
+    // SAFETY: `kho_preserved_folio_order` accepts any address.
+    u32::try_from(unsafe { bindings::kho_preserved_folio_order(phys) }).ok()
+}
+
 /// Memory handed over by the previous kernel, restored from KHO.
 ///
 /// Its content comes from another kernel and must be validated before use.
@@ -183,20 +200,8 @@ impl IncomingBuffer {
     }
 
     fn restore_up_to(phys: u64, len: Option<usize>) -> Result<Self> {
-        let page = bindings::PAGE_SIZE as u64;
-        if phys % page != 0 {
-            return Err(EINVAL);
-        }
-        let pfn = usize::try_from(phys / page).map_err(|_| EINVAL)?;
-        // SAFETY: `pfn_valid` accepts any number.
-        if unsafe { bindings::pfn_valid(pfn) } == 0 {
-            return Err(EINVAL);
-        }
-        // SAFETY: `kho_preserved_folio_order` accepts any address.
-        if unsafe { bindings::kho_preserved_folio_order(phys) } < 0 {
-            // Checked quietly first: `kho_restore_folio` warns.
-            return Err(EINVAL);
-        }
+        // Checked quietly first: `kho_restore_folio` warns.
+        preserved_folio_order(phys).ok_or(EINVAL)?;
         // SAFETY: `phys` is in memory with a struct page; `kho_restore_folio` checks that a
         // preserved folio starts there and returns NULL otherwise.
         let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;

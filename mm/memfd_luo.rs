@@ -20,7 +20,9 @@
 //! collapse and swap-out (`pageout()` keeps a folio referenced by someone
 //! else) all give up on a folio with a reference they do not know about:
 //! the pages stay where the hand-over says they are until CANCEL drops the
-//! references. A pin would hold no better (what it adds,
+//! references. Collapse looks at the references only once, under the
+//! folio locks, so the walk checks each folio under its lock, once held,
+//! to be still in the file. A pin would hold no better (what it adds,
 //! `folio_maybe_dma_pinned()`, is for copy-on-write at fork and writeback
 //! under DMA) and costs three atomic operations and two vmstat updates per
 //! 4 KiB page instead of one atomic operation. What a long-term pin checks

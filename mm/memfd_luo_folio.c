@@ -290,15 +290,23 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		return ret ? ret : -EINVAL;
 	for (i = 0; i < ret; i++) {
 		struct folio *folio = folios[i];
+		bool in_file;
 
+		/* As in the walk: what is still in the file under its lock. */
+		folio_lock(folio);
+		in_file = folio->mapping == file->f_mapping;
+		folio_unlock(folio);
 		/* Without room, the rest goes back and the next call takes it. */
-		if (next == folio->index &&
+		if (in_file && next == folio->index &&
 		    memfd_luo_append(runs, folio_pfn(folio), folio->index, folio_order(folio))) {
 			folio_get(folio);
 			next = folio_next_index(folio);
 		}
 		unpin_folio(folio);
 	}
+	/* The first one left the file meanwhile: look again. */
+	if (next == first && runs->nr < runs->max)
+		return -EAGAIN;
 	return next;
 }
 
@@ -344,7 +352,11 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 		return 0;
 	cond_resched();
 	rcu_read_lock();
-	for (folio = xas_find(&xas, end); seen < MEMFD_LUO_WALK_BATCH;
+	/*
+	 * A batch ends after MEMFD_LUO_WALK_BATCH folios, but not before it
+	 * holds one: a call that holds nothing means the walk is done.
+	 */
+	for (folio = xas_find(&xas, end); seen < MEMFD_LUO_WALK_BATCH || !runs.nr;
 	     folio = xas_next_entry(&xas, end)) {
 		if (!folio) {
 			done = true;
@@ -379,6 +391,32 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			folio_put(folio);
 			goto reset;
 		}
+		/*
+		 * A reference taken without the folio lock may come too late:
+		 * khugepaged's collapse checks the references of the folios
+		 * it replaces once, with them locked, and takes them out of
+		 * the file after that. Under the lock, a folio still in the
+		 * mapping stays there as long as we hold it. A locked folio is
+		 * waited for outside RCU and looked up again.
+		 */
+		if (!folio_trylock(folio)) {
+			index = xas.xa_index;
+			xas_pause(&xas);
+			rcu_read_unlock();
+			folio_lock(folio);
+			folio_unlock(folio);
+			folio_put(folio);
+			seen++;
+			xas_set(&xas, index);
+			rcu_read_lock();
+			continue;
+		}
+		if (unlikely(folio->mapping != file->f_mapping)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			goto reset;
+		}
+		folio_unlock(folio);
 		pfn = folio_pfn(folio);
 		/*
 		 * Where a folio may stay is decided per pageblock (its
@@ -408,6 +446,12 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 					run[runs.nr - 1].count = open_count;
 				open_count = 0;
 				next = memfd_luo_move_folios(file, first, last, &runs);
+				if (next == -EAGAIN) {
+					seen++;
+					xas_set(&xas, first);
+					rcu_read_lock();
+					continue;
+				}
 				if (next < 0) {
 					memfd_luo_release_runs(&runs);
 					return next;

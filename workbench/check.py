@@ -47,6 +47,7 @@ SUITES = [
     ('kexec_no_return', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_no_return']),
     ('kexec_memfd_swap', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_swap']),
     ('kexec_release', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_release']),
+    ('kexec_memfd_collapse', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_collapse']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
      ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)

@@ -103,7 +103,9 @@ struct memfd_luo_run {
  * thousand folios per call: with the mapping frozen, that keeps the folio
  * where it is and in the file (migration, compaction, splitting, collapse
  * and swap-out all give up on a folio with a reference they do not know
- * about). Unlike memfd_pin_folios() it leaves holes alone: only what the
+ * about; collapse looks once, under the folio locks, so each folio is
+ * checked under its lock to be still in the file once the reference is
+ * taken). Unlike memfd_pin_folios() it leaves holes alone: only what the
  * file holds is taken; a page out on swap is read back first. A folio in
  * memory where it may not stay (CMA, such as KHO scratch, or ZONE_MOVABLE)
  * is migrated by memfd_pin_folios() first. A folio that fallocate reserved

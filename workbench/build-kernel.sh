@@ -54,7 +54,8 @@ elif [ ! -f "$OBJ_DIR/.config" ] || [ "$(cat "$OBJ_DIR/.luo-config-stamp" 2>/dev
 	echo "$frag_stamp" >"$OBJ_DIR/.luo-config-stamp"
 fi
 start=$(date +%s)
-# KMAKE_TARGETS: what to build (default bzImage; make rustdoc: rustdoc).
-kmake -j"$(nproc)" ${KMAKE_TARGETS:-bzImage}
+# KMAKE_TARGETS: what to build (default bzImage and the modules the test VM
+# loads; make rustdoc: rustdoc).
+kmake -j"$(nproc)" ${KMAKE_TARGETS:-bzImage modules}
 verify_config
 log "${KMAKE_TARGETS:-kernel} built in $(( $(date +%s) - start ))s in $OBJ_DIR"

@@ -33,6 +33,8 @@ SUITES = [
     ('memfd', 'run', 'liveupdate=on', ['kselftest/luo_memfd']),
     ('fault_inject', 'run', 'liveupdate=on', ['kselftest/luo_fault_inject']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
+    # the Rust sample as a module: rmmod during an update
+    ('modules', 'run', 'liveupdate=on', ['kselftest/luo_module']),
     # a 32-bit agent: every ioctl through compat_ioctl
     ('compat32', 'run', 'liveupdate=on',
      ['kselftest32/liveupdate', 'kselftest32/luo_files', 'kselftest32/luo_memfd']),

@@ -92,9 +92,24 @@ class Cpio:
         return bytes(self.data)
 
 
+def kernel_modules(kernel):
+    """The modules built with kernel (OBJ/arch/x86/boot/bzImage): the .ko
+    files OBJ/modules.order lists that exist."""
+    obj = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(kernel)))))
+    try:
+        with open(os.path.join(obj, 'modules.order')) as f:
+            names = [line.strip() for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+    kos = [os.path.join(obj, n[:-2] + '.ko' if n.endswith('.o') else n) for n in names]
+    # A kernel built without its modules (bzImage alone) gets none.
+    return [ko for ko in kos if os.path.exists(ko)]
+
+
 def build_initramfs(init, kernel, plan, programs):
     cpio = Cpio()
-    for d in ('bin', 'boot', 'dev', 'luotest', 'proc', 'sys', 'tmp'):
+    for d in ('bin', 'boot', 'dev', 'lib', 'lib/modules', 'luotest', 'proc', 'sys', 'tmp'):
         cpio.dir(d)
     cpio.entry('dev/console', stat.S_IFCHR | 0o600, rdev=(5, 1))
     cpio.file('init', init)
@@ -102,6 +117,9 @@ def build_initramfs(init, kernel, plan, programs):
     cpio.file('luotest/plan', plan.encode(), 0o644)
     for prog in programs:
         cpio.file('bin/' + os.path.basename(prog), prog)
+    # init loads every module at boot, in each stage.
+    for ko in kernel_modules(kernel):
+        cpio.file('lib/modules/' + os.path.basename(ko), ko, 0o644)
     return cpio.finish()
 
 

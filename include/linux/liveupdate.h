@@ -32,8 +32,10 @@ struct module;
  *	called at registration when the subsystem has incoming data. Optional.
  * @finish: The update is complete (UPDATED -> NORMAL); release what was
  *	restored. Called with the incoming data, or 0. Must not fail. Optional.
- * @owner: The module providing the callbacks; LUO holds a reference while
- *	the subsystem is registered.
+ * @owner: The module providing the callbacks; LUO holds a reference on it
+ *	while a live update uses the subsystem (from PREPARE until CANCEL,
+ *	and in an updated kernel until FINISH): the module cannot be removed
+ *	meanwhile.
  *
  * Callbacks run in process context with LUO's transitions serialized; they
  * may sleep, and must not register or unregister subsystems.
@@ -77,7 +79,9 @@ struct liveupdate_subsystem {
  * @retrieve: In the next kernel, rebuild a file from @data and return it
  *	(one reference) in @file. Required.
  * @can_preserve: Whether this handler can preserve @file. Required.
- * @owner: The module providing the callbacks.
+ * @owner: The module providing the callbacks; LUO holds a reference on it
+ *	for each file preserved with the handler, and while a live update
+ *	uses the handler (as for subsystems).
  *
  * Callbacks run in process context and may sleep; nothing handed over by
  * the previous kernel may be trusted by @retrieve and @finish. They must
@@ -184,6 +188,20 @@ int liveupdate_register_subsystem(struct liveupdate_subsystem *h);
 int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h);
 
 /**
+ * liveupdate_unregister_subsystem_sync - Unregister, waiting if need be.
+ * @h: A registered subsystem.
+ *
+ * As liveupdate_unregister_subsystem(), but where that returns -EBUSY it
+ * waits, uninterruptibly, until the live update in progress no longer
+ * needs @h (CANCEL, or the kexec). For teardown paths that cannot fail. A
+ * module owner never waits here: LUO holds a reference on it while it is
+ * in use, so its exit cannot run meanwhile.
+ *
+ * Return: 0; -ENOENT if @h is not registered.
+ */
+int liveupdate_unregister_subsystem_sync(struct liveupdate_subsystem *h);
+
+/**
  * liveupdate_get_subsystem_data - The data the previous kernel handed over.
  * @h: A registered subsystem.
  * @data: Output.
@@ -217,6 +235,19 @@ int liveupdate_register_file_handler(struct liveupdate_file_handler *h);
  * file uses @h; -ENOENT if @h is not registered.
  */
 int liveupdate_unregister_file_handler(struct liveupdate_file_handler *h);
+
+/**
+ * liveupdate_unregister_file_handler_sync - Unregister, waiting if need be.
+ * @h: A registered handler.
+ *
+ * As liveupdate_unregister_file_handler(), but where that returns -EBUSY
+ * it waits, uninterruptibly, until no live update and no preserved file
+ * uses @h any more. As for liveupdate_unregister_subsystem_sync(), a
+ * module owner never waits here.
+ *
+ * Return: 0; -ENOENT if @h is not registered.
+ */
+int liveupdate_unregister_file_handler_sync(struct liveupdate_file_handler *h);
 
 #else /* CONFIG_LIVEUPDATE */
 
@@ -255,6 +286,11 @@ static inline int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h
 	return 0;
 }
 
+static inline int liveupdate_unregister_subsystem_sync(struct liveupdate_subsystem *h)
+{
+	return 0;
+}
+
 static inline int liveupdate_get_subsystem_data(struct liveupdate_subsystem *h,
 						u64 *data)
 {
@@ -267,6 +303,11 @@ static inline int liveupdate_register_file_handler(struct liveupdate_file_handle
 }
 
 static inline int liveupdate_unregister_file_handler(struct liveupdate_file_handler *h)
+{
+	return 0;
+}
+
+static inline int liveupdate_unregister_file_handler_sync(struct liveupdate_file_handler *h)
 {
 	return 0;
 }

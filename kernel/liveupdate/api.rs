@@ -117,7 +117,24 @@ pub(crate) unsafe extern "C" fn liveupdate_unregister_subsystem(
     to_c(
         luo()
             .ok_or(ENOENT)
-            .and_then(|luo| luo.unregister_subsystem(h)),
+            .and_then(|luo| luo.unregister_subsystem(h, false)),
+    )
+}
+
+/// `liveupdate_unregister_subsystem_sync()`.
+///
+/// # Safety
+///
+/// Must be called from process context (it may sleep); `h` is only
+/// compared with registered subsystems.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_unregister_subsystem_sync(
+    h: *mut bindings::liveupdate_subsystem,
+) -> c_int {
+    to_c(
+        luo()
+            .ok_or(ENOENT)
+            .and_then(|luo| luo.unregister_subsystem(h, true)),
     )
 }
 
@@ -180,6 +197,23 @@ pub(crate) unsafe extern "C" fn liveupdate_unregister_file_handler(
     to_c(
         luo()
             .ok_or(ENOENT)
-            .and_then(|luo| luo.unregister_file_handler(h)),
+            .and_then(|luo| luo.unregister_file_handler(h, false)),
+    )
+}
+
+/// `liveupdate_unregister_file_handler_sync()`.
+///
+/// # Safety
+///
+/// Must be called from process context (it may sleep); `h` is only
+/// compared with registered handlers.
+#[export]
+pub(crate) unsafe extern "C" fn liveupdate_unregister_file_handler_sync(
+    h: *mut bindings::liveupdate_file_handler,
+) -> c_int {
+    to_c(
+        luo()
+            .ok_or(ENOENT)
+            .and_then(|luo| luo.unregister_file_handler(h, true)),
     )
 }

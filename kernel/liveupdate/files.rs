@@ -43,6 +43,10 @@ const COMPATIBLE: &[u8] = b"file-descriptors-v1";
 pub(crate) const MAX_FILES: usize = 65536;
 
 /// A file preserved in this kernel, by token.
+///
+/// # Invariants
+///
+/// It holds a reference on `handler`'s owner module, dropped with it.
 pub(crate) struct OutgoingFile {
     pub(crate) token: u64,
     pub(crate) file: ARef<File>,
@@ -50,6 +54,12 @@ pub(crate) struct OutgoingFile {
     /// NORMAL (recorded only), PREPARED or FROZEN.
     pub(crate) state: State,
     pub(crate) data: u64,
+}
+
+impl Drop for OutgoingFile {
+    fn drop(&mut self) {
+        self.handler.put_owner();
+    }
 }
 
 /// A file handed over by the previous kernel, by token.

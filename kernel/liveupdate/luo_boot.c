@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Live Update Orchestrator: boot-time hooks.
+ * Live Update Orchestrator: boot-time hooks and exports.
  *
- * C glue, because both hooks work by placing an entry in a linker section
- * (.init.setup for early_param(), .initcallearly.init for early_initcall())
- * and Rust has no abstraction for either. Built-in Rust code otherwise
- * starts at device_initcall, too late for drivers that register from
- * earlier initcalls. This file only forwards to the Rust crate.
+ * C glue, because each of these works by placing an entry in a linker
+ * section (.init.setup for early_param(), .initcallearly.init for
+ * early_initcall(), __ksymtab for EXPORT_SYMBOL_GPL()) and Rust has no
+ * abstraction for any of them. Built-in Rust code otherwise starts at
+ * device_initcall, too late for drivers that register from earlier
+ * initcalls. This file only forwards to the Rust crate.
  */
 #include <linux/errno.h>
+#include <linux/export.h>
 #include <linux/init.h>
 #include <linux/kstrtox.h>
+#include <linux/liveupdate.h>
 
 #include "luo_internal.h"
 
@@ -30,3 +33,20 @@ static int __init liveupdate_early_init(void)
 	return luo_early_init();
 }
 early_initcall(liveupdate_early_init);
+
+/*
+ * The interface of include/linux/liveupdate.h, implemented in Rust (api.rs)
+ * with #[export], for modules. liveupdate_reboot() is for kernel_kexec()
+ * alone.
+ */
+EXPORT_SYMBOL_GPL(liveupdate_enabled);
+EXPORT_SYMBOL_GPL(liveupdate_get_state);
+EXPORT_SYMBOL_GPL(liveupdate_state_updated);
+EXPORT_SYMBOL_GPL(liveupdate_state_normal);
+EXPORT_SYMBOL_GPL(liveupdate_register_subsystem);
+EXPORT_SYMBOL_GPL(liveupdate_unregister_subsystem);
+EXPORT_SYMBOL_GPL(liveupdate_unregister_subsystem_sync);
+EXPORT_SYMBOL_GPL(liveupdate_get_subsystem_data);
+EXPORT_SYMBOL_GPL(liveupdate_register_file_handler);
+EXPORT_SYMBOL_GPL(liveupdate_unregister_file_handler);
+EXPORT_SYMBOL_GPL(liveupdate_unregister_file_handler_sync);

@@ -12,6 +12,13 @@
 //! and data; it must not register or unregister. Waiting for the ticket
 //! from an ioctl is interruptible (`EINTR`, nothing changed); the kernel's
 //! own paths (reboot, registration, close) wait uninterruptibly.
+//!
+//! Module references: LUO holds one on the owner of every registered
+//! subsystem and file handler while an update uses them, from PREPARE
+//! back to NORMAL and in an updated kernel until FINISH, and one on a file
+//! handler's owner for each file preserved with it. A module in use cannot
+//! be removed (`delete_module()` fails with `EWOULDBLOCK`); a module that
+//! is not can always unregister at once.
 
 use crate::{
     files::{Files, IncomingFile, OutgoingFile},
@@ -74,6 +81,11 @@ pub(crate) struct Incoming {
 struct Inner {
     /// A transition (or registration) holds the ticket.
     busy: bool,
+    /// How many times the ticket was released, for waiters that must see
+    /// the next transition.
+    released: u64,
+    /// Whether LUO holds a reference on the owner of every registration.
+    owners_held: bool,
     /// The registered subsystems.
     subsystems: Subsystems,
     /// Data handed over by the previous kernel, by subsystem name; only
@@ -123,7 +135,10 @@ struct Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.luo.inner.lock().busy = false;
+        let mut inner = self.luo.inner.lock();
+        inner.busy = false;
+        inner.released = inner.released.wrapping_add(1);
+        drop(inner);
         self.luo.idle.notify_all();
     }
 }
@@ -133,6 +148,8 @@ impl Orchestrator {
         pin_init!(Self {
             inner <- new_mutex!(Inner {
                 busy: false,
+                released: 0,
+                owners_held: false,
                 subsystems: Subsystems::new(),
                 incoming: KVec::new(),
                 outgoing: None,
@@ -186,12 +203,72 @@ impl Orchestrator {
         Ok(Ticket { luo: self })
     }
 
-    /// Sets the state; only the ticket holder may call it.
-    fn set_state(&self, _ticket: &Ticket<'_>, state: State) {
+    /// Sets the state; only the ticket holder may call it. Back in NORMAL,
+    /// the owners of the registrations are free to go; in UPDATED they are
+    /// held until FINISH.
+    fn set_state(&self, ticket: &Ticket<'_>, state: State) {
+        match state {
+            State::Normal => self.release_owners(ticket),
+            // A module going away right now stays unheld: it unregisters.
+            State::Updated => {
+                let _ = self.hold_owners(ticket);
+            }
+            State::Prepared | State::Frozen => (),
+        }
         self.state.store(state.to_uapi(), Release);
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
         if let Some(file) = self.state_file.as_ref() {
             file.notify();
+        }
+    }
+
+    /// Takes a reference on the owner of every registration, all or none:
+    /// `EAGAIN` if a module is going away.
+    fn hold_owners(&self, _ticket: &Ticket<'_>) -> Result {
+        let mut inner = self.inner.lock();
+        if inner.owners_held {
+            return Ok(());
+        }
+        let subsystems = inner.subsystems.len();
+        for i in 0..subsystems {
+            if !inner
+                .subsystems
+                .get(i)
+                .is_some_and(|s| s.handle.get_owner())
+            {
+                Self::put_owners(&inner, i, 0);
+                return Err(EAGAIN);
+            }
+        }
+        for (i, handler) in inner.files.handlers.iter().enumerate() {
+            if !handler.get_owner() {
+                Self::put_owners(&inner, subsystems, i);
+                return Err(EAGAIN);
+            }
+        }
+        inner.owners_held = true;
+        Ok(())
+    }
+
+    /// Drops what [`Self::hold_owners`] took.
+    fn release_owners(&self, _ticket: &Ticket<'_>) {
+        let mut inner = self.inner.lock();
+        if inner.owners_held {
+            let (subsystems, handlers) = (inner.subsystems.len(), inner.files.handlers.len());
+            Self::put_owners(&inner, subsystems, handlers);
+            inner.owners_held = false;
+        }
+    }
+
+    /// Drops the owner references of the first subsystems and handlers.
+    fn put_owners(inner: &Inner, subsystems: usize, handlers: usize) {
+        for i in 0..subsystems {
+            if let Some(s) = inner.subsystems.get(i) {
+                s.handle.put_owner();
+            }
+        }
+        for handler in inner.files.handlers.iter().take(handlers) {
+            handler.put_owner();
         }
     }
 
@@ -315,20 +392,25 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// `liveupdate_unregister_subsystem()`.
+    /// `liveupdate_unregister_subsystem()`; with `sync`, waits for a live
+    /// update that uses it to end instead of failing with `EBUSY`.
     pub(crate) fn unregister_subsystem(
         &self,
         ptr: *const bindings::liveupdate_subsystem,
+        sync: bool,
     ) -> Result {
-        let handle = self.unregister(|inner| inner.subsystems.remove(ptr))?;
-        handle.put_owner();
+        let (handle, held) = self.unregister(sync, |inner| inner.subsystems.remove(ptr))?;
+        if held {
+            handle.put_owner();
+        }
         Ok(())
     }
 
     /// The rules shared by subsystems and file handlers: registration waits
-    /// for a running transition, is allowed in NORMAL and UPDATED only
-    /// (`EBUSY`), and holds a reference on the owner module (`EAGAIN`),
-    /// dropped again when `add` fails. Returns the ticket, still held.
+    /// for a running transition and is allowed in NORMAL and UPDATED only
+    /// (`EBUSY`). The owner module must not be going away (`EAGAIN`); its
+    /// reference is kept only while LUO holds the owners of all (see the
+    /// module doc). Returns the ticket, still held.
     fn register(
         &self,
         get_owner: impl FnOnce() -> bool,
@@ -343,25 +425,47 @@ impl Orchestrator {
             return Err(EAGAIN);
         }
         // Bind the result: the guard must be gone before the ticket drops.
-        let added = add(&mut self.inner.lock());
-        if let Err(e) = added {
+        let (added, held) = {
+            let mut inner = self.inner.lock();
+            (add(&mut inner), inner.owners_held)
+        };
+        if added.is_err() || !held {
             put_owner();
-            return Err(e);
         }
-        Ok(ticket)
+        added.map(|()| ticket)
     }
 
     /// Unregistration, under the rules of [`Self::register`]: `remove`
-    /// returns what was registered, whose owner reference the caller drops.
-    fn unregister<T>(&self, remove: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
-        let _ticket = self.ticket(Wait::Uninterruptible)?;
-        if !self.state().allows_registration() {
-            return Err(EBUSY);
+    /// returns what was registered, and whether LUO held its owner, whose
+    /// reference the caller then drops. With `sync`, `EBUSY` (a live
+    /// update uses it) is waited out: the next transition may end it.
+    fn unregister<T>(
+        &self,
+        sync: bool,
+        mut remove: impl FnMut(&mut Inner) -> Result<T>,
+    ) -> Result<(T, bool)> {
+        loop {
+            let ticket = self.ticket(Wait::Uninterruptible)?;
+            let removed = if self.state().allows_registration() {
+                let mut inner = self.inner.lock();
+                remove(&mut inner).map(|r| (r, inner.owners_held))
+            } else {
+                Err(EBUSY)
+            };
+            match removed {
+                Err(e) if e == EBUSY && sync => {
+                    // Only ticket holders change `released`: dropping ours
+                    // makes it `seen`, and the next release moves it on.
+                    let seen = self.inner.lock().released.wrapping_add(1);
+                    drop(ticket);
+                    let mut inner = self.inner.lock();
+                    while inner.released == seen {
+                        self.idle.wait(&mut inner);
+                    }
+                }
+                removed => return removed,
+            }
         }
-        // Not a tail expression: its mutex guard would outlive `_ticket`,
-        // whose drop takes the mutex.
-        let removed = remove(&mut self.inner.lock())?;
-        Ok(removed)
     }
 
     /// `liveupdate_get_subsystem_data()`.
@@ -382,7 +486,13 @@ impl Orchestrator {
             return Err(EBUSY);
         }
         match event {
-            Event::Prepare => self.prepare_all(&ticket)?,
+            Event::Prepare => {
+                self.hold_owners(&ticket)?;
+                if let Err(e) = self.prepare_all(&ticket) {
+                    self.release_owners(&ticket);
+                    return Err(e);
+                }
+            }
             Event::Freeze => self.freeze_all(&ticket)?,
             Event::Cancel => self.cancel_all(&ticket, self.subsystem_count()),
             Event::Finish => self.finish_all(&ticket),
@@ -717,13 +827,16 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// `liveupdate_unregister_file_handler()`.
+    /// `liveupdate_unregister_file_handler()`; `sync` as for subsystems.
     pub(crate) fn unregister_file_handler(
         &self,
         ptr: *const bindings::liveupdate_file_handler,
+        sync: bool,
     ) -> Result {
-        let handler = self.unregister(|inner| inner.files.remove_handler(ptr))?;
-        handler.put_owner();
+        let (handler, held) = self.unregister(sync, |inner| inner.files.remove_handler(ptr))?;
+        if held {
+            handler.put_owner();
+        }
         Ok(())
     }
 
@@ -750,6 +863,10 @@ impl Orchestrator {
             .find(|h| h.can_preserve(&file))
             .copied();
         let handler = handler.ok_or(EOPNOTSUPP)?;
+        if !handler.get_owner() {
+            return Err(EAGAIN);
+        }
+        // From here on, dropping the file drops the reference.
         files.outgoing.push(
             OutgoingFile {
                 token,

@@ -23,9 +23,9 @@ use crate::{
     error::{to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     ffi::{c_int, CStr},
     fs::File,
+    module::this_module,
     prelude::*,
     sync::aref::ARef,
-    time::{delay::fsleep, Delta},
     types::Opaque,
 };
 use core::{marker::PhantomData, ptr::NonNull};
@@ -165,15 +165,11 @@ impl<T: Subsystem> Registration<T> {
 #[pinned_drop]
 impl<T: Subsystem> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        loop {
-            // SAFETY: `raw` is registered by the type invariants.
-            let ret = unsafe { bindings::liveupdate_unregister_subsystem(self.raw.get()) };
-            if ret != EBUSY.to_errno() {
-                break;
-            }
-            // A live update is in progress and still uses the subsystem.
-            fsleep(Delta::from_millis(10));
-        }
+        // A live update in progress that still uses the subsystem is waited
+        // for; a module owner is never in use here, since LUO holds a
+        // reference on it meanwhile.
+        // SAFETY: `raw` is registered by the type invariants.
+        unsafe { bindings::liveupdate_unregister_subsystem_sync(self.raw.get()) };
     }
 }
 
@@ -203,7 +199,7 @@ impl<T: Subsystem> SubsystemVTable<T> {
         } else {
             None
         },
-        owner: core::ptr::null_mut(),
+        owner: this_module::<T::OwnerModule>().as_ptr(),
     };
 
     const fn build() -> &'static bindings::liveupdate_subsystem_ops {
@@ -376,15 +372,10 @@ impl<T: FileHandler> FileHandlerRegistration<T> {
 #[pinned_drop]
 impl<T: FileHandler> PinnedDrop for FileHandlerRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
-        loop {
-            // SAFETY: `raw` is registered by the type invariants.
-            let ret = unsafe { bindings::liveupdate_unregister_file_handler(self.raw.get()) };
-            if ret != EBUSY.to_errno() {
-                break;
-            }
-            // A preserved file or an update in progress still uses the handler.
-            fsleep(Delta::from_millis(10));
-        }
+        // As for subsystems: a preserved file or an update in progress that
+        // still uses the handler is waited for.
+        // SAFETY: `raw` is registered by the type invariants.
+        unsafe { bindings::liveupdate_unregister_file_handler_sync(self.raw.get()) };
     }
 }
 
@@ -403,7 +394,7 @@ impl<T: FileHandler> FileHandlerVTable<T> {
         finish: Some(Self::finish),
         retrieve: Some(Self::retrieve),
         can_preserve: Some(Self::can_preserve),
-        owner: core::ptr::null_mut(),
+        owner: this_module::<T::OwnerModule>().as_ptr(),
     };
 
     const fn build() -> &'static bindings::liveupdate_file_ops {

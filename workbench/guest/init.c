@@ -346,9 +346,33 @@ static void run_plan(void)
 	fclose(plan);
 }
 
+/* Loads every module in /lib/modules (built with the kernel), in any order. */
+static void load_modules(void)
+{
+	DIR *dir = opendir("/lib/modules");
+	struct dirent *d;
+
+	while (dir && (d = readdir(dir))) {
+		char path[300];
+		int fd;
+
+		if (!strstr(d->d_name, ".ko"))
+			continue;
+		snprintf(path, sizeof(path), "/lib/modules/%s", d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+			say("module %s: %s", d->d_name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 int main(void)
 {
 	setup_mounts();
+	load_modules();
 	const char *s = strstr(read_cmdline(), "luotest.stage=");
 
 	if (s)

@@ -258,8 +258,11 @@ static bool memfd_luo_append(struct memfd_luo_runs *runs, unsigned long pfn, pgo
  * Moves the folios of pages first..last, all present, out of memory where
  * they may not stay (CMA, which KHO scratch is, or ZONE_MOVABLE) and holds
  * each with a reference, appended to @runs. memfd_pin_folios() does the
- * moving; its pin is traded for a reference. Returns the index after the
- * last folio held (at least one), or a negative errno with nothing held.
+ * moving; its pin is traded for a reference, once the folio is seen under
+ * its lock to be still in the file. Returns the index after the last folio
+ * held, @first if none was (no room left, or the first one left the file),
+ * or a negative errno (-EINTR on a fatal signal); the caller then releases
+ * @runs.
  */
 static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last,
 				  struct memfd_luo_runs *runs)
@@ -270,6 +273,7 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 	bool split_done = false;
 	pgoff_t off;
 	long ret, i;
+	int err = 0;
 
 	for (;;) {
 		ret = memfd_pin_folios(file, (loff_t)first << PAGE_SHIFT,
@@ -290,13 +294,19 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		return ret ? ret : -EINVAL;
 	for (i = 0; i < ret; i++) {
 		struct folio *folio = folios[i];
-		bool in_file;
+		bool in_file = false;
 
 		/* As in the walk: what is still in the file under its lock. */
-		folio_lock(folio);
-		in_file = folio->mapping == file->f_mapping;
-		folio_unlock(folio);
-		/* Without room, the rest goes back and the next call takes it. */
+		if (!err && !folio_lock_killable(folio)) {
+			in_file = folio->mapping == file->f_mapping;
+			folio_unlock(folio);
+		} else {
+			err = -EINTR;
+		}
+		/*
+		 * Without room, the rest goes back and the next call takes it;
+		 * what left the file is looked at again.
+		 */
 		if (in_file && next == folio->index &&
 		    memfd_luo_append(runs, folio_pfn(folio), folio->index, folio_order(folio))) {
 			folio_get(folio);
@@ -304,10 +314,7 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		}
 		unpin_folio(folio);
 	}
-	/* The first one left the file meanwhile: look again. */
-	if (next == first && runs->nr < runs->max)
-		return -EAGAIN;
-	return next;
+	return err ? err : next;
 }
 
 void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr)
@@ -403,17 +410,22 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			index = xas.xa_index;
 			xas_pause(&xas);
 			rcu_read_unlock();
-			folio_lock(folio);
-			folio_unlock(folio);
-			folio_put(folio);
-			seen++;
-			xas_set(&xas, index);
+			if (folio_lock_killable(folio)) {
+				folio_put(folio);
+				if (open_count)
+					run[runs.nr - 1].count = open_count;
+				memfd_luo_release_runs(&runs);
+				return -EINTR;
+			}
 			rcu_read_lock();
-			continue;
+			/* Go on after it if it stays, or look at its index again. */
+			xas_set(&xas, folio->mapping == file->f_mapping ?
+				folio_next_index(folio) : index);
 		}
 		if (unlikely(folio->mapping != file->f_mapping)) {
 			folio_unlock(folio);
 			folio_put(folio);
+			seen++;
 			goto reset;
 		}
 		folio_unlock(folio);
@@ -446,15 +458,17 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 					run[runs.nr - 1].count = open_count;
 				open_count = 0;
 				next = memfd_luo_move_folios(file, first, last, &runs);
-				if (next == -EAGAIN) {
+				if (next < 0) {
+					memfd_luo_release_runs(&runs);
+					return next;
+				}
+				if (next == first && runs.nr < max) {
+					/* It left the file meanwhile: look again. */
+					cond_resched();
 					seen++;
 					xas_set(&xas, first);
 					rcu_read_lock();
 					continue;
-				}
-				if (next < 0) {
-					memfd_luo_release_runs(&runs);
-					return next;
 				}
 				*start = next;
 				if (next == first)

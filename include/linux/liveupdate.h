@@ -193,9 +193,11 @@ int liveupdate_unregister_subsystem(struct liveupdate_subsystem *h);
  *
  * As liveupdate_unregister_subsystem(), but where that returns -EBUSY it
  * waits, uninterruptibly, until the live update in progress no longer
- * needs @h (CANCEL, or the kexec). For teardown paths that cannot fail. A
- * module owner never waits here: LUO holds a reference on it while it is
- * in use, so its exit cannot run meanwhile.
+ * needs @h (CANCEL, or the kexec), without counting as a hung task. For
+ * teardown paths that cannot fail. A module's exit never waits here: LUO
+ * holds a reference on the module while it is in use, so its exit cannot
+ * run meanwhile. A module's init that fails after a PREPARE took the
+ * module in may wait, and must use this variant.
  *
  * Return: 0; -ENOENT if @h is not registered.
  */
@@ -243,7 +245,7 @@ int liveupdate_unregister_file_handler(struct liveupdate_file_handler *h);
  * As liveupdate_unregister_file_handler(), but where that returns -EBUSY
  * it waits, uninterruptibly, until no live update and no preserved file
  * uses @h any more. As for liveupdate_unregister_subsystem_sync(), a
- * module owner never waits here.
+ * module's exit never waits here.
  *
  * Return: 0; -ENOENT if @h is not registered.
  */

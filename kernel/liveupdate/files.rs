@@ -71,9 +71,16 @@ pub(crate) struct IncomingFile {
     pub(crate) restored: Option<ARef<File>>,
 }
 
+/// A registered file handler.
+pub(crate) struct Handler {
+    pub(crate) handle: FileHandlerRef,
+    /// Whether LUO holds a reference on its owner module.
+    pub(crate) owner_held: bool,
+}
+
 /// The file handlers and the preserved files.
 pub(crate) struct Files {
-    pub(crate) handlers: KVec<FileHandlerRef>,
+    pub(crate) handlers: KVec<Handler>,
     pub(crate) outgoing: KVec<OutgoingFile>,
     pub(crate) incoming: KVec<IncomingFile>,
 }
@@ -91,22 +98,26 @@ impl Files {
     pub(crate) fn handler_for(&self, compatible: &[u8]) -> Option<FileHandlerRef> {
         self.handlers
             .iter()
-            .find(|h| h.compatible().to_bytes() == compatible)
-            .copied()
+            .find(|h| h.handle.compatible().to_bytes() == compatible)
+            .map(|h| h.handle)
     }
 
     /// Registers `handler`; `EEXIST` if it or its compatible is registered,
     /// `EINVAL` for a compatible that cannot name it in the hand-over.
-    pub(crate) fn add_handler(&mut self, handler: FileHandlerRef) -> Result {
+    pub(crate) fn add_handler(&mut self, handler: FileHandlerRef, owner_held: bool) -> Result {
         if !valid_name(handler.compatible().to_bytes()) {
             return Err(EINVAL);
         }
-        if self.handlers.iter().any(|h| h.is(handler.as_ptr()))
+        if self.handlers.iter().any(|h| h.handle.is(handler.as_ptr()))
             || self.handler_for(handler.compatible().to_bytes()).is_some()
         {
             return Err(EEXIST);
         }
-        self.handlers.push(handler, GFP_KERNEL)?;
+        let entry = Handler {
+            handle: handler,
+            owner_held,
+        };
+        self.handlers.push(entry, GFP_KERNEL)?;
         Ok(())
     }
 
@@ -114,8 +125,12 @@ impl Files {
     pub(crate) fn remove_handler(
         &mut self,
         ptr: *const kernel::bindings::liveupdate_file_handler,
-    ) -> Result<FileHandlerRef> {
-        let index = self.handlers.iter().position(|h| h.is(ptr)).ok_or(ENOENT)?;
+    ) -> Result<Handler> {
+        let index = self
+            .handlers
+            .iter()
+            .position(|h| h.handle.is(ptr))
+            .ok_or(ENOENT)?;
         if self.outgoing.iter().any(|f| f.handler.is(ptr)) {
             return Err(EBUSY);
         }

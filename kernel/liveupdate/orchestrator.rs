@@ -17,8 +17,11 @@
 //! subsystem and file handler while an update uses them, from PREPARE
 //! back to NORMAL and in an updated kernel until FINISH, and one on a file
 //! handler's owner for each file preserved with it. A module in use cannot
-//! be removed (`delete_module()` fails with `EWOULDBLOCK`); a module that
-//! is not can always unregister at once.
+//! be removed (`delete_module()` fails with `EWOULDBLOCK`), so its exit
+//! unregisters at once. Only an unregistration outside a module's exit
+//! (built-in code, or a module's init that fails after an update took it
+//! in) can find its registration in use: the `_sync` variants wait for the
+//! next change that may end that, in `TASK_IDLE`.
 
 use crate::{
     files::{Files, IncomingFile, OutgoingFile},
@@ -81,10 +84,11 @@ pub(crate) struct Incoming {
 struct Inner {
     /// A transition (or registration) holds the ticket.
     busy: bool,
-    /// How many times the ticket was released, for waiters that must see
-    /// the next transition.
-    released: u64,
-    /// Whether LUO holds a reference on the owner of every registration.
+    /// Counts the changes that may end a registration's use: state
+    /// changes and outgoing files dropped.
+    changes: u64,
+    /// Whether LUO holds the owners of the registrations (each entry says
+    /// whether its own is held).
     owners_held: bool,
     /// The registered subsystems.
     subsystems: Subsystems,
@@ -135,10 +139,7 @@ struct Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut inner = self.luo.inner.lock();
-        inner.busy = false;
-        inner.released = inner.released.wrapping_add(1);
-        drop(inner);
+        self.luo.inner.lock().busy = false;
         self.luo.idle.notify_all();
     }
 }
@@ -148,7 +149,7 @@ impl Orchestrator {
         pin_init!(Self {
             inner <- new_mutex!(Inner {
                 busy: false,
-                released: 0,
+                changes: 0,
                 owners_held: false,
                 subsystems: Subsystems::new(),
                 incoming: KVec::new(),
@@ -211,10 +212,11 @@ impl Orchestrator {
             State::Normal => self.release_owners(ticket),
             // A module going away right now stays unheld: it unregisters.
             State::Updated => {
-                let _ = self.hold_owners(ticket);
+                let _ = self.hold_owners(ticket, false);
             }
             State::Prepared | State::Frozen => (),
         }
+        self.changed(ticket);
         self.state.store(state.to_uapi(), Release);
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
         if let Some(file) = self.state_file.as_ref() {
@@ -222,54 +224,50 @@ impl Orchestrator {
         }
     }
 
-    /// Takes a reference on the owner of every registration, all or none:
-    /// `EAGAIN` if a module is going away.
-    fn hold_owners(&self, _ticket: &Ticket<'_>) -> Result {
+    /// Counts a change that may end a registration's use, for
+    /// [`Self::unregister`]'s waiters, woken when the ticket is released.
+    fn changed(&self, _ticket: &Ticket<'_>) {
         let mut inner = self.inner.lock();
-        if inner.owners_held {
-            return Ok(());
+        inner.changes = inner.changes.wrapping_add(1);
+    }
+
+    /// Takes a reference on the owner of every registration whose owner is
+    /// not held yet. With `all`, all or none: `EAGAIN` if a module is going
+    /// away; otherwise such a module is left out (it is unregistering).
+    fn hold_owners(&self, ticket: &Ticket<'_>, all: bool) -> Result {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let mut missed = false;
+        for s in inner.subsystems.iter_mut().filter(|s| !s.owner_held) {
+            s.owner_held = s.handle.get_owner();
+            missed |= !s.owner_held;
         }
-        let subsystems = inner.subsystems.len();
-        for i in 0..subsystems {
-            if !inner
-                .subsystems
-                .get(i)
-                .is_some_and(|s| s.handle.get_owner())
-            {
-                Self::put_owners(&inner, i, 0);
-                return Err(EAGAIN);
-            }
-        }
-        for (i, handler) in inner.files.handlers.iter().enumerate() {
-            if !handler.get_owner() {
-                Self::put_owners(&inner, subsystems, i);
-                return Err(EAGAIN);
-            }
+        for h in inner.files.handlers.iter_mut().filter(|h| !h.owner_held) {
+            h.owner_held = h.handle.get_owner();
+            missed |= !h.owner_held;
         }
         inner.owners_held = true;
+        if missed && all {
+            drop(guard);
+            self.release_owners(ticket);
+            return Err(EAGAIN);
+        }
         Ok(())
     }
 
-    /// Drops what [`Self::hold_owners`] took.
+    /// Drops every owner reference [`Self::hold_owners`] took.
     fn release_owners(&self, _ticket: &Ticket<'_>) {
-        let mut inner = self.inner.lock();
-        if inner.owners_held {
-            let (subsystems, handlers) = (inner.subsystems.len(), inner.files.handlers.len());
-            Self::put_owners(&inner, subsystems, handlers);
-            inner.owners_held = false;
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        for s in inner.subsystems.iter_mut().filter(|s| s.owner_held) {
+            s.handle.put_owner();
+            s.owner_held = false;
         }
-    }
-
-    /// Drops the owner references of the first subsystems and handlers.
-    fn put_owners(inner: &Inner, subsystems: usize, handlers: usize) {
-        for i in 0..subsystems {
-            if let Some(s) = inner.subsystems.get(i) {
-                s.handle.put_owner();
-            }
+        for h in inner.files.handlers.iter_mut().filter(|h| h.owner_held) {
+            h.handle.put_owner();
+            h.owner_held = false;
         }
-        for handler in inner.files.handlers.iter().take(handlers) {
-            handler.put_owner();
-        }
+        inner.owners_held = false;
     }
 
     /// Creates `/sys/kernel/liveupdate/{state,handover}`.
@@ -382,7 +380,7 @@ impl Orchestrator {
         let _ticket = self.register(
             || handle.get_owner(),
             || handle.put_owner(),
-            |inner| inner.subsystems.add(handle),
+            |inner, held| inner.subsystems.add(handle, held),
         )?;
         if self.state() == State::Updated {
             if let Some(data) = self.incoming_data(handle.name()) {
@@ -399,9 +397,9 @@ impl Orchestrator {
         ptr: *const bindings::liveupdate_subsystem,
         sync: bool,
     ) -> Result {
-        let (handle, held) = self.unregister(sync, |inner| inner.subsystems.remove(ptr))?;
-        if held {
-            handle.put_owner();
+        let removed = self.unregister(sync, |inner| inner.subsystems.remove(ptr))?;
+        if removed.owner_held {
+            removed.handle.put_owner();
         }
         Ok(())
     }
@@ -415,7 +413,7 @@ impl Orchestrator {
         &self,
         get_owner: impl FnOnce() -> bool,
         put_owner: impl FnOnce(),
-        add: impl FnOnce(&mut Inner) -> Result,
+        add: impl FnOnce(&mut Inner, bool) -> Result,
     ) -> Result<Ticket<'_>> {
         let ticket = self.ticket(Wait::Uninterruptible)?;
         if !self.state().allows_registration() {
@@ -427,7 +425,8 @@ impl Orchestrator {
         // Bind the result: the guard must be gone before the ticket drops.
         let (added, held) = {
             let mut inner = self.inner.lock();
-            (add(&mut inner), inner.owners_held)
+            let held = inner.owners_held;
+            (add(&mut inner, held), held)
         };
         if added.is_err() || !held {
             put_owner();
@@ -436,31 +435,31 @@ impl Orchestrator {
     }
 
     /// Unregistration, under the rules of [`Self::register`]: `remove`
-    /// returns what was registered, and whether LUO held its owner, whose
-    /// reference the caller then drops. With `sync`, `EBUSY` (a live
-    /// update uses it) is waited out: the next transition may end it.
+    /// returns the entry, whose owner reference the caller drops if it is
+    /// held. With `sync`, `EBUSY` (a live update or a preserved file uses
+    /// it) is waited out, in `TASK_IDLE` (it may last as long as user space
+    /// keeps the update prepared): each change that may end it is a retry.
     fn unregister<T>(
         &self,
         sync: bool,
         mut remove: impl FnMut(&mut Inner) -> Result<T>,
-    ) -> Result<(T, bool)> {
+    ) -> Result<T> {
         loop {
             let ticket = self.ticket(Wait::Uninterruptible)?;
             let removed = if self.state().allows_registration() {
-                let mut inner = self.inner.lock();
-                remove(&mut inner).map(|r| (r, inner.owners_held))
+                remove(&mut self.inner.lock())
             } else {
                 Err(EBUSY)
             };
             match removed {
                 Err(e) if e == EBUSY && sync => {
-                    // Only ticket holders change `released`: dropping ours
-                    // makes it `seen`, and the next release moves it on.
-                    let seen = self.inner.lock().released.wrapping_add(1);
+                    // Only ticket holders count changes, so none is missed
+                    // between reading the count and waiting for the next.
+                    let seen = self.inner.lock().changes;
                     drop(ticket);
                     let mut inner = self.inner.lock();
-                    while inner.released == seen {
-                        self.idle.wait(&mut inner);
+                    while inner.changes == seen {
+                        self.idle.wait_idle(&mut inner);
                     }
                 }
                 removed => return removed,
@@ -487,7 +486,7 @@ impl Orchestrator {
         }
         match event {
             Event::Prepare => {
-                self.hold_owners(&ticket)?;
+                self.hold_owners(&ticket, true)?;
                 if let Err(e) = self.prepare_all(&ticket) {
                     self.release_owners(&ticket);
                     return Err(e);
@@ -822,7 +821,7 @@ impl Orchestrator {
         self.register(
             || handler.get_owner(),
             || handler.put_owner(),
-            |inner| inner.files.add_handler(handler),
+            |inner, held| inner.files.add_handler(handler, held),
         )?;
         Ok(())
     }
@@ -833,9 +832,9 @@ impl Orchestrator {
         ptr: *const bindings::liveupdate_file_handler,
         sync: bool,
     ) -> Result {
-        let (handler, held) = self.unregister(sync, |inner| inner.files.remove_handler(ptr))?;
-        if held {
-            handler.put_owner();
+        let removed = self.unregister(sync, |inner| inner.files.remove_handler(ptr))?;
+        if removed.owner_held {
+            removed.handle.put_owner();
         }
         Ok(())
     }
@@ -860,8 +859,8 @@ impl Orchestrator {
         let handler = files
             .handlers
             .iter()
-            .find(|h| h.can_preserve(&file))
-            .copied();
+            .find(|h| h.handle.can_preserve(&file))
+            .map(|h| h.handle);
         let handler = handler.ok_or(EOPNOTSUPP)?;
         if !handler.get_owner() {
             return Err(EAGAIN);
@@ -882,7 +881,7 @@ impl Orchestrator {
 
     /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
     pub(crate) fn fd_unpreserve(&self, token: u64) -> Result {
-        let _ticket = self.ticket(Wait::Interruptible)?;
+        let ticket = self.ticket(Wait::Interruptible)?;
         if !matches!(self.state(), State::Normal | State::Updated) {
             return Err(EBUSY);
         }
@@ -894,6 +893,8 @@ impl Orchestrator {
         if matches!(f.state, State::Prepared | State::Frozen) {
             f.handler.cancel(&f.file, f.data);
         }
+        drop(f);
+        self.changed(&ticket);
         Ok(())
     }
 
@@ -977,7 +978,7 @@ impl Orchestrator {
     /// Closing the device releases every preserved file, unless the
     /// hand-over is past the point of no return.
     pub(crate) fn release_files(&self) {
-        let Ok(_ticket) = self.ticket(Wait::Uninterruptible) else {
+        let Ok(ticket) = self.ticket(Wait::Uninterruptible) else {
             return;
         };
         if self.committed() {
@@ -989,5 +990,7 @@ impl Orchestrator {
                 f.handler.cancel(&f.file, f.data);
             }
         }
+        drop(files);
+        self.changed(&ticket);
     }
 }

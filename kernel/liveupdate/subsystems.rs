@@ -15,6 +15,8 @@ pub(crate) struct Subsystem {
     pub(crate) handle: SubsystemRef,
     /// The data for the next kernel, from prepare and freeze.
     pub(crate) outgoing: u64,
+    /// Whether LUO holds a reference on its owner module.
+    pub(crate) owner_held: bool,
 }
 
 /// The registered subsystems, in registration order.
@@ -58,8 +60,13 @@ impl Subsystems {
             .find(|s| s.handle.name().to_bytes() == name.to_bytes())
     }
 
+    /// The subsystems, to hold or release their owners.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Subsystem> {
+        self.list.iter_mut()
+    }
+
     /// Adds `handle` at the end; `EEXIST` if it or its name is registered.
-    pub(crate) fn add(&mut self, handle: SubsystemRef) -> Result {
+    pub(crate) fn add(&mut self, handle: SubsystemRef, owner_held: bool) -> Result {
         if self.list.iter().any(|s| s.handle.is(handle.as_ptr()))
             || self.find_by_name(handle.name()).is_some()
         {
@@ -69,6 +76,7 @@ impl Subsystems {
             Subsystem {
                 handle,
                 outgoing: 0,
+                owner_held,
             },
             GFP_KERNEL,
         )?;
@@ -79,12 +87,12 @@ impl Subsystems {
     pub(crate) fn remove(
         &mut self,
         ptr: *const kernel::bindings::liveupdate_subsystem,
-    ) -> Result<SubsystemRef> {
+    ) -> Result<Subsystem> {
         let index = self
             .list
             .iter()
             .position(|s| s.handle.is(ptr))
             .ok_or(ENOENT)?;
-        Ok(self.list.remove(index)?.handle)
+        Ok(self.list.remove(index)?)
     }
 }

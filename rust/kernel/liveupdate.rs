@@ -166,8 +166,8 @@ impl<T: Subsystem> Registration<T> {
 impl<T: Subsystem> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
         // A live update in progress that still uses the subsystem is waited
-        // for; a module owner is never in use here, since LUO holds a
-        // reference on it meanwhile.
+        // for. A module's exit never waits (LUO holds the module while it
+        // is in use); a failing init or built-in code may.
         // SAFETY: `raw` is registered by the type invariants.
         unsafe { bindings::liveupdate_unregister_subsystem_sync(self.raw.get()) };
     }

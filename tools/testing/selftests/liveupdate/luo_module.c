@@ -94,8 +94,10 @@ int main(void)
 	int fd, hook, kmsg, ret;
 
 	ksft_print_header();
+	if (access(MODULE_PATH, R_OK))
+		ksft_exit_skip("%s was not built as a module\n", MODULE);
 	if (!loaded())
-		ksft_exit_skip("%s is not loaded as a module\n", MODULE);
+		ksft_exit_fail_msg("%s was built as a module but is not loaded\n", MODULE);
 	ksft_set_plan(10);
 	fd = luo_open();
 	hook = luo_selftest_open();
@@ -130,7 +132,8 @@ int main(void)
 	ret = unload();
 	ksft_test_result(ret == -EWOULDBLOCK && loaded(),
 			 "UPDATED: rmmod refused at once (%s)\n", strerror(-ret));
-	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_FINISH), "FINISH\n");
+	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_FINISH) &&
+			 luo_kmsg_contains(kmsg, MODULE ": finish:"), "FINISH reaches the module\n");
 	finish_removal();
 	ret = unload();
 	ksft_test_result(!ret && !loaded() && !load(),

@@ -14,22 +14,12 @@
 //!
 //! # Holding, not pinning
 //!
-//! A folio is held by a plain reference, the one the page cache walk takes
-//! and keeps, not by a `FOLL_PIN`. With the mapping frozen nothing can
-//! truncate the file, and migration, compaction, splitting, khugepaged's
-//! collapse and swap-out (`pageout()` keeps a folio referenced by someone
-//! else) all give up on a folio with a reference they do not know about:
-//! the pages stay where the hand-over says they are until CANCEL drops the
-//! references. Collapse looks at the references only once, under the
-//! folio locks, so the walk checks each folio under its lock, once held,
-//! to be still in the file. A pin would hold no better (what it adds,
-//! `folio_maybe_dma_pinned()`, is for copy-on-write at fork and writeback
-//! under DMA) and costs three atomic operations and two vmstat updates per
-//! 4 KiB page instead of one atomic operation. What a long-term pin checks
-//! is still checked: folios in CMA (the KHO scratch area) or
-//! `ZONE_MOVABLE` are migrated first. The walk groups the folios into
-//! runs as it goes; nothing is kept per page. See
-//! Documentation/mm/memfd_preservation.rst.
+//! A folio is held by one plain reference, checked under the folio lock to
+//! be still in the file, not by a `FOLL_PIN`; folios in CMA or
+//! `ZONE_MOVABLE` are migrated first. Why that holds the pages where the
+//! hand-over says they are is written once, in
+//! Documentation/mm/memfd_preservation.rst ("Holding, not pinning"). The
+//! walk groups the folios into runs as it goes; nothing is kept per page.
 //!
 //! # Hand-over layout, version 1
 //!
@@ -70,7 +60,7 @@ use kernel::{
     fs::File,
     kho::{self, IncomingBuffer, IncomingPages, PreservedBuffer},
     liveupdate::{self, FileHandler, FileHandlerRegistration},
-    memfd::{FolioRun, HeldFolios, NewMemfd, Shmem, MAX_FOLIO_ORDER},
+    memfd::{FolioRun, HeldFolios, NewMemfd, Shmem, MAX_SHMEM_FOLIO_ORDER},
     new_mutex,
     prelude::*,
     sync::{
@@ -83,7 +73,6 @@ use kernel::{
 module! {
     type: MemfdLuo,
     name: "memfd_luo",
-    authors: ["LUO-rs developers"],
     description: "memfd live update: the memfd-v1 file handler",
     license: "GPL",
 }
@@ -154,7 +143,7 @@ impl Run {
         let aligned = |x: u64| x & ((1 << run.order) - 1) == 0;
         let ok = word0 & 0xf80 == 0
             && (!run.as_pages || run.order == 0)
-            && run.order <= MAX_FOLIO_ORDER
+            && run.order <= MAX_SHMEM_FOLIO_ORDER
             && run.count != 0
             && aligned(run.pfn)
             && aligned(run.index)

@@ -49,7 +49,6 @@ mod uapi;
 module! {
     type: LiveUpdateModule,
     name: "liveupdate",
-    authors: ["LUO-rs developers"],
     description: "Live Update Orchestrator",
     license: "GPL",
 }

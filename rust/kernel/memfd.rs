@@ -30,8 +30,9 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
-/// The largest order a folio can have (`MAX_PAGE_ORDER`).
-pub const MAX_FOLIO_ORDER: u32 = bindings::MAX_PAGE_ORDER;
+/// The largest order of a shmem folio: a buddy allocation, at most
+/// `MAX_PAGE_ORDER` (C's `MAX_FOLIO_ORDER` also counts gigantic pages).
+pub const MAX_SHMEM_FOLIO_ORDER: u32 = bindings::MAX_PAGE_ORDER;
 
 /// The size of a page, in bytes.
 const PAGE_SIZE: u64 = bindings::PAGE_SIZE as u64;
@@ -242,11 +243,8 @@ impl FolioRun {
 /// neither move nor go away (see [`Shmem::hold_present`]), in runs;
 /// released on drop.
 ///
-/// A plain reference is enough while the mapping is frozen: nothing can
-/// truncate the file, and migration, compaction, splitting, collapsing
-/// into a huge page and writing out to swap all give up on a folio with a
-/// reference they do not know about. A `FOLL_PIN` would cost more and hold
-/// no better.
+/// A plain reference is enough while the mapping is frozen: see
+/// Documentation/mm/memfd_preservation.rst, "Holding, not pinning".
 ///
 /// # Invariants
 ///

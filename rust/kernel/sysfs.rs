@@ -92,8 +92,12 @@ impl<T: Show> KernelFile<T> {
                 };
                 attr.attr.name = name.as_char_ptr();
                 attr.attr.mode = 0o444;
+                // As `sysfs_attr_init()` does in C: a static lock class for
+                // the lockdep map of the file's active references.
                 #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
-                attr.attr.set_ignore_lockdep(true);
+                {
+                    attr.attr.key = crate::static_lock_class!().as_ptr();
+                }
 
                 let kobj = match parent {
                     Parent::Kernel(dir) => {

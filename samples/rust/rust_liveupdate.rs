@@ -16,7 +16,6 @@ use kernel::{
 module! {
     type: RustLiveUpdate,
     name: "rust_liveupdate",
-    authors: ["LUO-rs developers"],
     description: "Rust live update sample",
     license: "GPL",
 }

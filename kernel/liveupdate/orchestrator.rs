@@ -6,12 +6,20 @@
 //! one, allocated at `early_initcall` (so that drivers can register from
 //! any initcall level) and reached through [`luo()`].
 //!
-//! Transitions are serialized by a *transition ticket*: a `busy` flag under
-//! the mutex, waited for on a condition variable. Callbacks run while the
-//! ticket is held but the mutex is not, so a callback may read LUO's state
-//! and data; it must not register or unregister. Waiting for the ticket
-//! from an ioctl is interruptible (`EINTR`, nothing changed); the kernel's
-//! own paths (reboot, registration, close) wait uninterruptibly.
+//! Transitions are serialized by the *transition* mutex, whose guard is the
+//! [`Ticket`]; the data lives under the *inner* mutex. Callbacks run while
+//! the ticket is held but the inner mutex is not, so a callback may read
+//! LUO's state and data; it must not register or unregister (that takes
+//! the ticket: a deadlock lockdep reports). Waiting for the ticket from an
+//! ioctl is interruptible (`EINTR`, nothing changed); the kernel's own
+//! paths (reboot, registration, close) wait uninterruptibly.
+//!
+//! Lock order: the transition mutex, then whatever the callbacks take (a
+//! file handler's own mutexes, the inode lock, the page cache's `i_pages`
+//! lock, the test hook's `luo_tests_data_lock`), then the inner mutex,
+//! which is only ever held for short sections that call nothing outside
+//! LUO except `try_module_get()`/`module_put()`. The test hook's
+//! `luo_tests_lock` comes before the transition mutex.
 //!
 //! Module references: LUO holds one on the owner of every registered
 //! subsystem and file handler while an update uses them, from PREPARE
@@ -40,7 +48,7 @@ use kernel::{
     sync::{
         aref::ARef,
         atomic::{Acquire, Atomic, AtomicFlag, Release},
-        CondVar, Mutex, SetOnce,
+        CondVar, Mutex, MutexGuard, SetOnce,
     },
     time::{Instant, Monotonic},
 };
@@ -80,10 +88,8 @@ pub(crate) struct Incoming {
     pub(crate) data: u64,
 }
 
-/// What the mutex protects.
+/// What the inner mutex protects.
 struct Inner {
-    /// A transition (or registration) holds the ticket.
-    busy: bool,
     /// Counts the changes that may end a registration's use: state
     /// changes and outgoing files dropped.
     changes: u64,
@@ -107,9 +113,12 @@ struct Inner {
 /// The state of the Live Update Orchestrator.
 #[pin_data]
 pub(crate) struct Orchestrator {
+    /// Held for each transition, registration and file operation.
+    #[pin]
+    transition: Mutex<()>,
     #[pin]
     inner: Mutex<Inner>,
-    /// Signalled when the transition ticket is released.
+    /// Signalled, with the inner mutex, when a transition ends.
     #[pin]
     idle: CondVar,
     /// The global [`State`] in its uapi encoding, for lock-free readers.
@@ -132,14 +141,15 @@ pub(crate) struct Orchestrator {
     damage: Atomic<u32>,
 }
 
-/// The transition ticket; released on drop.
+/// The transition ticket: the transition mutex, held. Dropping it wakes
+/// the waiters of [`Orchestrator::unregister`].
 struct Ticket<'a> {
     luo: &'a Orchestrator,
+    _guard: MutexGuard<'a, ()>,
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.luo.inner.lock().busy = false;
         self.luo.idle.notify_all();
     }
 }
@@ -147,8 +157,8 @@ impl Drop for Ticket<'_> {
 impl Orchestrator {
     fn new() -> impl PinInit<Self> {
         pin_init!(Self {
+            transition <- new_mutex!((), "luo_transition"),
             inner <- new_mutex!(Inner {
-                busy: false,
                 changes: 0,
                 owners_held: false,
                 subsystems: Subsystems::new(),
@@ -189,19 +199,14 @@ impl Orchestrator {
 
     /// Waits for and takes the transition ticket.
     fn ticket(&self, wait: Wait) -> Result<Ticket<'_>> {
-        let mut inner = self.inner.lock();
-        while inner.busy {
-            match wait {
-                Wait::Interruptible => {
-                    if self.idle.wait_interruptible(&mut inner) {
-                        return Err(EINTR);
-                    }
-                }
-                Wait::Uninterruptible => self.idle.wait(&mut inner),
-            }
-        }
-        inner.busy = true;
-        Ok(Ticket { luo: self })
+        let guard = match wait {
+            Wait::Interruptible => self.transition.lock_interruptible()?,
+            Wait::Uninterruptible => self.transition.lock(),
+        };
+        Ok(Ticket {
+            luo: self,
+            _guard: guard,
+        })
     }
 
     /// Sets the state; only the ticket holder may call it. Back in NORMAL,
@@ -422,7 +427,6 @@ impl Orchestrator {
         if !get_owner() {
             return Err(EAGAIN);
         }
-        // Bind the result: the guard must be gone before the ticket drops.
         let (added, held) = {
             let mut inner = self.inner.lock();
             let held = inner.owners_held;

@@ -61,11 +61,6 @@ impl<'a> Shmem<'a> {
         Some(Self { file, inode })
     }
 
-    fn inode(&self) -> &bindings::inode {
-        // SAFETY: The inode lives as long as the file, which outlives `'a`.
-        unsafe { self.inode.as_ref() }
-    }
-
     /// A number that identifies the inode while the file is open (two
     /// files can share an inode).
     pub fn inode_key(&self) -> usize {
@@ -74,9 +69,11 @@ impl<'a> Shmem<'a> {
 
     /// Whether the file has a name in a file system (a memfd has none).
     pub fn is_linked(&self) -> bool {
-        // SAFETY: Reading the link count of a live inode; both union members are the same
-        // integer.
-        unsafe { self.inode().__bindgen_anon_1.i_nlink != 0 }
+        let inode = self.inode.as_ptr();
+        // SAFETY: The inode lives as long as the file, which outlives `'a`. The link count
+        // changes under us (C reads it without a lock too), so it is read through a raw pointer,
+        // never a reference; both members of its union are the same integer.
+        unsafe { (&raw const (*inode).__bindgen_anon_1.i_nlink).read_volatile() != 0 }
     }
 
     /// The file size in bytes.
@@ -88,8 +85,10 @@ impl<'a> Shmem<'a> {
 
     /// The file position.
     pub fn pos(&self) -> i64 {
-        // SAFETY: The file is valid; a racy read of the position is what `lseek` reports too.
-        unsafe { core::ptr::read_volatile(&(*self.file.as_ptr()).f_pos) }
+        let file = self.file.as_ptr();
+        // SAFETY: The file is valid. The position changes under us (a racy read is what
+        // `lseek()` reports too), so it is read through a raw pointer, never a reference.
+        unsafe { (&raw const (*file).f_pos).read_volatile() }
     }
 
     /// The memfd seals (`F_SEAL_*`), `0` for a shmem file without seals.

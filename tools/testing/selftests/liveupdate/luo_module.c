@@ -32,7 +32,7 @@ static int loaded(void)
 
 	if (luo_read_file("/proc/modules", buf, sizeof(buf)) < 0)
 		return 0;
-	return strstr(buf, MODULE " ") != NULL;
+	return !!strstr(buf, MODULE " ");
 }
 
 static int load(void)
@@ -119,7 +119,8 @@ int main(void)
 	ksft_test_result(ret == -EWOULDBLOCK && loaded(),
 			 "PREPARED: rmmod refused at once (%s)\n", strerror(-ret));
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_CANCEL) &&
-			 luo_kmsg_contains(kmsg, MODULE ": cancel:"), "CANCEL reaches the module\n");
+			 luo_kmsg_contains(kmsg, MODULE ": cancel:"),
+			 "CANCEL reaches the module\n");
 	finish_removal();
 	ret = unload();
 	ksft_test_result(!ret && !loaded(), "NORMAL again: rmmod works at once (%s)\n",
@@ -133,7 +134,8 @@ int main(void)
 	ksft_test_result(ret == -EWOULDBLOCK && loaded(),
 			 "UPDATED: rmmod refused at once (%s)\n", strerror(-ret));
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_FINISH) &&
-			 luo_kmsg_contains(kmsg, MODULE ": finish:"), "FINISH reaches the module\n");
+			 luo_kmsg_contains(kmsg, MODULE ": finish:"),
+			 "FINISH reaches the module\n");
 	finish_removal();
 	ret = unload();
 	ksft_test_result(!ret && !loaded() && !load(),

@@ -4,8 +4,9 @@
 //!
 //! Each function is exported with `#[export]`, which checks its signature
 //! against the prototype in the header at build time. The functions that
-//! take a subsystem pointer are the boundary where the C caller's promise
-//! (valid until unregistered) becomes a [`SubsystemRef`].
+//! register are the boundary where the C caller's promise (valid until
+//! unregistered) becomes a [`SubsystemRef`] or a [`FileHandlerRef`], which
+//! the registry owns until the unregistration drops it.
 
 use crate::{cmdline, orchestrator::luo, state::State};
 use kernel::{

@@ -44,10 +44,7 @@ pub(crate) struct LiveUpdateDevice {
 
 impl Drop for LiveUpdateDevice {
     fn drop(&mut self) {
-        // Cancel before releasing, so that a new opener never sees our update.
-        self.luo.cancel_pending();
-        self.luo.release_files();
-        self.luo.release_device();
+        self.luo.close_device();
     }
 }
 

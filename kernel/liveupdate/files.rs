@@ -1,88 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Preserved files: the registry of file handlers, the files preserved in
-//! this kernel (outgoing) and the files handed over by the previous one
-//! (incoming), and their part of the hand-over.
+//! this kernel (outgoing), the files handed over by the previous one
+//! (incoming), and everything done to them.
 //!
 //! Each file has its own state, which can run ahead of the global one (a
 //! per-file PREPARE in NORMAL) or behind it (a per-file FINISH in UPDATED).
+//! Like the subsystems' registry, [`Files`] lives under the transition
+//! mutex: a handler is only lent to the transition that holds it, and
+//! cannot be unregistered while an outgoing file uses it (`EBUSY`).
 //!
-//! The files travel in their own flattened device tree, `file-descriptors-v1`,
-//! whose physical address is the `file-descriptors` property of the LUO
-//! tree's `subsystems` node:
-//!
-//! ```text
-//! / {
-//!     compatible = "file-descriptors-v1";
-//!     0x<token> { compatible = "<handler compatible>"; data = <u64>; };
-//! };
-//! ```
-//!
-//! A later kernel that changes this layout names it `file-descriptors-v2`;
-//! a kernel refuses every version it does not know. Node names are the
-//! token in lower-case hexadecimal with a `0x` prefix and no leading zeros.
+//! Their part of the hand-over is [`crate::handover::files`].
 
 use crate::{
-    handover::{owned_name, valid_name},
-    state::State,
+    handover::valid_name,
+    state::{Event, State},
 };
 use kernel::{
     alloc::KVec,
-    fdt::{Fdt, FdtWriter},
+    bindings,
     fs::File,
-    kho::{IncomingBuffer, PreservedBuffer},
-    liveupdate::FileHandlerRef,
+    liveupdate::{FileHandlerRef, OwnerRef},
     prelude::*,
     str::CString,
     sync::aref::ARef,
 };
 
-/// The files tree's compatible.
-const COMPATIBLE: &[u8] = b"file-descriptors-v1";
-/// The most files one hand-over may carry.
-pub(crate) const MAX_FILES: usize = 65536;
-
 /// A file preserved in this kernel, by token.
-///
-/// # Invariants
-///
-/// It holds a reference on `handler`'s owner module, dropped with it.
-pub(crate) struct OutgoingFile {
-    pub(crate) token: u64,
-    pub(crate) file: ARef<File>,
-    pub(crate) handler: FileHandlerRef,
+struct OutgoingFile {
+    token: u64,
+    file: ARef<File>,
+    /// Its handler, which stays registered while this file exists.
+    handler: *const bindings::liveupdate_file_handler,
     /// NORMAL (recorded only), PREPARED or FROZEN.
-    pub(crate) state: State,
-    pub(crate) data: u64,
+    state: State,
+    data: u64,
+    /// A reference on the handler's owner module.
+    _owner: OwnerRef,
 }
 
-impl Drop for OutgoingFile {
-    fn drop(&mut self) {
-        self.handler.put_owner();
-    }
-}
+// SAFETY: `handler` is only compared, never dereferenced; the rest is `Send`.
+unsafe impl Send for OutgoingFile {}
 
 /// A file handed over by the previous kernel, by token.
 pub(crate) struct IncomingFile {
     pub(crate) token: u64,
-    pub(crate) compatible: CString,
+    compatible: CString,
     pub(crate) data: u64,
     /// The restored file, once FD_RESTORE succeeded (kept for finish()).
-    pub(crate) restored: Option<ARef<File>>,
+    restored: Option<ARef<File>>,
+}
+
+impl IncomingFile {
+    /// A file handed over with `compatible` and `data`, not restored yet.
+    pub(crate) fn new(token: u64, compatible: CString, data: u64) -> Self {
+        Self {
+            token,
+            compatible,
+            data,
+            restored: None,
+        }
+    }
 }
 
 /// A registered file handler.
 pub(crate) struct Handler {
     pub(crate) handle: FileHandlerRef,
-    /// Whether LUO holds a reference on its owner module.
-    pub(crate) owner_held: bool,
+    /// The reference LUO holds on its owner module while an update uses it.
+    pub(crate) owner: Option<OwnerRef>,
 }
 
 /// The file handlers and the preserved files.
 pub(crate) struct Files {
-    pub(crate) handlers: KVec<Handler>,
-    pub(crate) outgoing: KVec<OutgoingFile>,
-    pub(crate) incoming: KVec<IncomingFile>,
+    handlers: KVec<Handler>,
+    outgoing: KVec<OutgoingFile>,
+    /// Sorted by token.
+    incoming: KVec<IncomingFile>,
+}
+
+/// The handler `ptr` among `handlers`.
+fn handler(
+    handlers: &[Handler],
+    ptr: *const bindings::liveupdate_file_handler,
+) -> Result<&FileHandlerRef> {
+    let found = handlers.iter().find(|h| h.handle.is(ptr));
+    found.map(|h| &h.handle).ok_or(ENOENT)
 }
 
 impl Files {
@@ -95,259 +97,244 @@ impl Files {
     }
 
     /// The registered handler with `compatible`, if any.
-    pub(crate) fn handler_for(&self, compatible: &[u8]) -> Option<FileHandlerRef> {
+    fn handler_for(&self, compatible: &[u8]) -> Option<&FileHandlerRef> {
         self.handlers
             .iter()
             .find(|h| h.handle.compatible().to_bytes() == compatible)
-            .map(|h| h.handle)
+            .map(|h| &h.handle)
     }
 
-    /// Registers `handler`; `EEXIST` if it or its compatible is registered,
+    /// The handlers, to hold or release their owners.
+    pub(crate) fn handlers_mut(&mut self) -> impl Iterator<Item = &mut Handler> {
+        self.handlers.iter_mut()
+    }
+
+    /// Registers `handle`; `EEXIST` if it or its compatible is registered,
     /// `EINVAL` for a compatible that cannot name it in the hand-over.
-    pub(crate) fn add_handler(&mut self, handler: FileHandlerRef, owner_held: bool) -> Result {
-        if !valid_name(handler.compatible().to_bytes()) {
+    pub(crate) fn add_handler(
+        &mut self,
+        handle: FileHandlerRef,
+        owner: Option<OwnerRef>,
+    ) -> Result {
+        if !valid_name(handle.compatible().to_bytes()) {
             return Err(EINVAL);
         }
-        if self.handlers.iter().any(|h| h.handle.is(handler.as_ptr()))
-            || self.handler_for(handler.compatible().to_bytes()).is_some()
+        if self.handlers.iter().any(|h| h.handle.is(handle.as_ptr()))
+            || self.handler_for(handle.compatible().to_bytes()).is_some()
         {
             return Err(EEXIST);
         }
-        let entry = Handler {
-            handle: handler,
-            owner_held,
-        };
-        self.handlers.push(entry, GFP_KERNEL)?;
+        self.handlers.push(Handler { handle, owner }, GFP_KERNEL)?;
         Ok(())
     }
 
-    /// Unregisters `ptr`; `EBUSY` while an outgoing file uses it.
+    /// Unregisters `ptr`; `EBUSY` while an outgoing file uses it. Dropping
+    /// the result ends the registration.
     pub(crate) fn remove_handler(
         &mut self,
-        ptr: *const kernel::bindings::liveupdate_file_handler,
+        ptr: *const bindings::liveupdate_file_handler,
     ) -> Result<Handler> {
         let index = self
             .handlers
             .iter()
             .position(|h| h.handle.is(ptr))
             .ok_or(ENOENT)?;
-        if self.outgoing.iter().any(|f| f.handler.is(ptr)) {
+        if self.outgoing.iter().any(|f| core::ptr::eq(f.handler, ptr)) {
             return Err(EBUSY);
         }
         Ok(self.handlers.remove(index)?)
     }
 
-    /// The index of the outgoing file `token`.
-    pub(crate) fn outgoing_index(&self, token: u64) -> Option<usize> {
-        self.outgoing.iter().position(|f| f.token == token)
+    fn outgoing_index(&self, token: u64) -> Result<usize> {
+        let index = self.outgoing.iter().position(|f| f.token == token);
+        index.ok_or(ENOENT)
     }
 
-    /// The index of the incoming file `token` (incoming files are sorted
-    /// by token).
-    pub(crate) fn incoming_index(&self, token: u64) -> Option<usize> {
-        self.incoming.binary_search_by_key(&token, |f| f.token).ok()
+    fn incoming_index(&self, token: u64) -> Result<usize> {
+        let found = self.incoming.binary_search_by_key(&token, |f| f.token);
+        found.map_err(|_| ENOENT)
     }
-}
 
-/// The files' part of this kernel's hand-over.
-pub(crate) struct OutgoingFiles {
-    buffer: PreservedBuffer,
-    /// Offset of each file's data in the blob, in the order written.
-    data_offsets: KVec<usize>,
-}
-
-/// Writes a node name for `token`: `0x` and lower-case hex digits.
-fn token_name(token: u64, out: &mut [u8; 18]) -> &[u8] {
-    out[0] = b'0';
-    out[1] = b'x';
-    let digits = if token == 0 {
-        1
-    } else {
-        16 - token.leading_zeros() as usize / 4
-    };
-    for i in 0..digits {
-        let nibble = ((token >> (4 * (digits - 1 - i))) & 0xf) as u8;
-        out[2 + i] = if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        };
-    }
-    &out[..2 + digits]
-}
-
-/// Parses a node name written by [`token_name`].
-fn parse_token_name(name: &[u8]) -> Option<u64> {
-    let digits = name.strip_prefix(b"0x")?;
-    if digits.is_empty() || digits.len() > 16 || (digits.len() > 1 && digits[0] == b'0') {
-        return None;
-    }
-    let mut token = 0u64;
-    for &c in digits {
-        let nibble = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        token = (token << 4) | u64::from(nibble);
-    }
-    Some(token)
-}
-
-impl OutgoingFiles {
-    /// Writes the files tree of `files` (token, handler, data) into
-    /// preserved memory.
-    pub(crate) fn write(files: &[(u64, FileHandlerRef, u64)]) -> Result<Self> {
-        let mut w = FdtWriter::new();
-        let mut data_offsets = KVec::with_capacity(files.len(), GFP_KERNEL)?;
-        w.begin_node(b"")?;
-        w.property_string(b"compatible", COMPATIBLE)?;
-        for (token, handler, data) in files {
-            let mut name = [0u8; 18];
-            w.begin_node(token_name(*token, &mut name))?;
-            w.property_string(b"compatible", handler.compatible().to_bytes())?;
-            data_offsets.push(w.property_u64(b"data", *data)?, GFP_KERNEL)?;
-            w.end_node()?;
-        }
-        w.end_node()?;
-        w.finish()?;
-        let mut buffer = PreservedBuffer::new(w.total_size())?;
-        w.write_to(buffer.as_mut_slice())?;
-        Ok(Self {
-            buffer,
-            data_offsets,
+    /// The outgoing files, in the order preserved: (token, handler
+    /// compatible, data), to write the hand-over.
+    pub(crate) fn outgoing(&self) -> impl ExactSizeIterator<Item = (u64, &[u8], u64)> {
+        self.outgoing.iter().map(|f| {
+            let compatible = handler(&self.handlers, f.handler).map(|h| h.compatible());
+            (
+                f.token,
+                compatible.map_or(&b""[..], |c| c.to_bytes()),
+                f.data,
+            )
         })
     }
 
-    /// The physical address the LUO tree points to.
-    pub(crate) fn phys(&self) -> u64 {
-        self.buffer.phys()
+    /// Takes the files of an accepted hand-over, sorted by token.
+    pub(crate) fn set_incoming(&mut self, incoming: KVec<IncomingFile>) {
+        self.incoming = incoming;
     }
 
-    /// Updates the data of the file at `index` (in the order written).
-    pub(crate) fn update(&mut self, index: usize, data: u64) {
-        if let Some(&at) = self.data_offsets.get(index) {
-            self.buffer.as_mut_slice()[at..at + 8].copy_from_slice(&data.to_be_bytes());
+    /// FD_PRESERVE: records `file` under `token` with the first handler
+    /// that accepts it (`EOPNOTSUPP` if none does). `EEXIST` if the token
+    /// or the file is already preserved; `EAGAIN` if the handler's module
+    /// is going away.
+    pub(crate) fn preserve(&mut self, token: u64, file: ARef<File>) -> Result {
+        if self.outgoing_index(token).is_ok()
+            || self
+                .outgoing
+                .iter()
+                .any(|f| f.file.as_ptr() == file.as_ptr())
+        {
+            return Err(EEXIST);
         }
-    }
-}
-
-/// Restores and parses the files tree at `phys`, and frees it.
-pub(crate) fn receive(phys: u64) -> core::result::Result<KVec<IncomingFile>, &'static str> {
-    let buffer = IncomingBuffer::restore_folio(phys)
-        .map_err(|_| "file-descriptors address is not preserved memory")?;
-    parse(buffer.as_slice())
-}
-
-fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> {
-    let fdt = Fdt::new(blob).map_err(|_| "malformed file-descriptors FDT")?;
-    let root = fdt.root().map_err(|_| "malformed file-descriptors FDT")?;
-    if root.property_string(b"compatible") != Ok(Some(COMPATIBLE)) {
-        return Err("unknown file-descriptors version");
-    }
-    let mut files: KVec<IncomingFile> = KVec::new();
-    let mut error = None;
-    let walk = root.for_each_subnode(|node| {
-        let why = (|| {
-            let token = parse_token_name(node.name()).ok_or("bad token node name")?;
-            if files.len() >= MAX_FILES {
-                return Err("too many files");
-            }
-            let compatible = match node.property_string(b"compatible") {
-                Ok(Some(c)) if valid_name(c) => c,
-                _ => return Err("bad file handler compatible"),
-            };
-            let data = match node.property_u64(b"data") {
-                Ok(Some(d)) => d,
-                _ => return Err("file data is not a u64"),
-            };
-            Ok((token, compatible, data))
-        })();
-        let (token, compatible, data) = match why {
-            Ok(v) => v,
-            Err(why) => {
-                error = Some(why);
-                return Err(EINVAL);
-            }
+        let handler = self.handlers.iter().find(|h| h.handle.can_preserve(&file));
+        let handler = &handler.ok_or(EOPNOTSUPP)?.handle;
+        let owner = handler.owner().ok_or(EAGAIN)?;
+        let f = OutgoingFile {
+            token,
+            file,
+            handler: handler.as_ptr(),
+            state: State::Normal,
+            data: 0,
+            _owner: owner,
         };
-        let compatible = owned_name(compatible)?;
-        files.push(
-            IncomingFile {
-                token,
-                compatible,
-                data,
-                restored: None,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
-    });
-    if walk.is_err() {
-        return Err(error.unwrap_or("malformed file-descriptors FDT"));
-    }
-    // Sorted, duplicates are neighbours: O(n log n) for any input.
-    files.sort_unstable_by_key(|f| f.token);
-    if files.windows(2).any(|w| w[0].token == w[1].token) {
-        return Err("duplicate token");
-    }
-    Ok(files)
-}
-
-#[kunit_tests(liveupdate_files)]
-mod tests {
-    use super::*;
-    use kernel::alloc::KVVec;
-
-    /// A files tree of `tokens`, all with the compatible `m`.
-    fn blob_of(tokens: impl Iterator<Item = u64>) -> Result<KVVec<u8>> {
-        let mut w = FdtWriter::new();
-        w.begin_node(b"")?;
-        w.property_string(b"compatible", COMPATIBLE)?;
-        for token in tokens {
-            let mut name = [0u8; 18];
-            w.begin_node(token_name(token, &mut name))?;
-            w.property_string(b"compatible", b"m")?;
-            w.property_u64(b"data", token)?;
-            w.end_node()?;
-        }
-        w.end_node()?;
-        w.finish()?;
-        let mut blob = KVVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
-        w.write_to(&mut blob)?;
-        Ok(blob)
-    }
-
-    /// The most files a hand-over may carry, in the order that made the
-    /// duplicate check quadratic, are checked in O(n log n); one more, or
-    /// one duplicate, is refused.
-    #[test]
-    fn the_most_files() -> Result {
-        let max = MAX_FILES as u64;
-        let files = parse(&blob_of((0..max).rev())?).map_err(|_| EINVAL)?;
-        assert_eq!(files.len(), MAX_FILES);
-        assert!(files.windows(2).all(|w| w[0].token < w[1].token));
-        assert_eq!(files[7].data, 7);
-        let duplicate = Iterator::chain((1..max).rev(), core::iter::once(max - 1));
-        assert_eq!(parse(&blob_of(duplicate)?).err(), Some("duplicate token"));
-        assert_eq!(parse(&blob_of(0..max + 1)?).err(), Some("too many files"));
+        self.outgoing.push(f, GFP_KERNEL)?;
         Ok(())
     }
 
-    #[test]
-    fn token_names() {
-        let mut buf = [0u8; 18];
-        assert_eq!(token_name(0, &mut buf), b"0x0");
-        assert_eq!(token_name(0x1a2b, &mut buf), b"0x1a2b");
-        assert_eq!(token_name(u64::MAX, &mut buf), b"0xffffffffffffffff");
-        for token in [0u64, 1, 0xf, 0x10, 0xdead_beef, u64::MAX, 1 << 63] {
-            let mut buf = [0u8; 18];
-            assert_eq!(parse_token_name(token_name(token, &mut buf)), Some(token));
+    /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
+    pub(crate) fn unpreserve(&mut self, token: u64) -> Result {
+        let f = self.outgoing.remove(self.outgoing_index(token)?)?;
+        self.cancel_one(&f);
+        Ok(())
+    }
+
+    fn cancel_one(&self, f: &OutgoingFile) {
+        if matches!(f.state, State::Prepared | State::Frozen) {
+            if let Ok(handler) = handler(&self.handlers, f.handler) {
+                handler.cancel(&f.file, f.data);
+            }
         }
-        assert_eq!(parse_token_name(b"0x"), None);
-        assert_eq!(parse_token_name(b"0x01"), None);
-        assert_eq!(parse_token_name(b"0X1"), None);
-        assert_eq!(parse_token_name(b"0x1g"), None);
-        assert_eq!(parse_token_name(b"0xABC"), None);
-        assert_eq!(parse_token_name(b"0x10000000000000000"), None);
+    }
+
+    /// FD_RESTORE: rebuilds the incoming file `token` (once: `EBUSY`
+    /// after that; `EOPNOTSUPP` without a handler for it).
+    pub(crate) fn restore(&mut self, token: u64) -> Result<ARef<File>> {
+        let index = self.incoming_index(token)?;
+        let f = &self.incoming[index];
+        if f.restored.is_some() {
+            return Err(EBUSY);
+        }
+        let handler = self
+            .handler_for(f.compatible.to_bytes())
+            .ok_or(EOPNOTSUPP)?;
+        let file = handler.retrieve(f.data)?;
+        self.incoming[index].restored = Some(file.clone());
+        Ok(file)
+    }
+
+    /// GET_FD_STATE: the state of an outgoing or (`incoming`) incoming file.
+    pub(crate) fn state(&self, token: u64, incoming: bool) -> Result<State> {
+        if incoming {
+            self.incoming_index(token)?;
+            Ok(State::Updated)
+        } else {
+            Ok(self.outgoing[self.outgoing_index(token)?].state)
+        }
+    }
+
+    /// SET_FD_EVENT on an outgoing file: PREPARE, FREEZE or CANCEL, one
+    /// step ahead of, or back from, the global state (`EBUSY` otherwise).
+    pub(crate) fn event(&mut self, token: u64, event: Event) -> Result {
+        let index = self.outgoing_index(token)?;
+        let f = &mut self.outgoing[index];
+        let handler = handler(&self.handlers, f.handler)?;
+        let (state, data) = match (event, f.state) {
+            (Event::Prepare, State::Normal) => (State::Prepared, handler.prepare(&f.file)?),
+            (Event::Freeze, State::Prepared) => (State::Frozen, handler.freeze(&f.file, f.data)?),
+            (Event::Cancel, State::Prepared | State::Frozen) => {
+                handler.cancel(&f.file, f.data);
+                (State::Normal, 0)
+            }
+            _ => return Err(EBUSY),
+        };
+        (f.state, f.data) = (state, data);
+        Ok(())
+    }
+
+    /// SET_FD_EVENT FINISH on an incoming file: finishes it alone.
+    pub(crate) fn finish_one(&mut self, token: u64) -> Result {
+        let f = self.incoming.remove(self.incoming_index(token)?)?;
+        self.finish_incoming(&f);
+        Ok(())
+    }
+
+    /// Prepares every outgoing file not prepared yet (per-file PREPARE may
+    /// have run ahead). On failure the caller cancels everything.
+    pub(crate) fn prepare(&mut self) -> Result {
+        for f in self
+            .outgoing
+            .iter_mut()
+            .filter(|f| f.state == State::Normal)
+        {
+            f.data = handler(&self.handlers, f.handler)?.prepare(&f.file)?;
+            f.state = State::Prepared;
+        }
+        Ok(())
+    }
+
+    /// FREEZE: every outgoing file not frozen yet; `frozen(index, data)`
+    /// records each one's data in the order preserved. On failure the
+    /// caller cancels everything.
+    pub(crate) fn freeze(&mut self, mut frozen: impl FnMut(usize, u64)) -> Result {
+        for (index, f) in self.outgoing.iter_mut().enumerate() {
+            if f.state == State::Prepared {
+                f.data = handler(&self.handlers, f.handler)?.freeze(&f.file, f.data)?;
+                f.state = State::Frozen;
+            }
+            frozen(index, f.data);
+        }
+        Ok(())
+    }
+
+    /// Cancels every prepared or frozen outgoing file, the last first.
+    pub(crate) fn cancel(&mut self) {
+        for f in self.outgoing.iter_mut().rev() {
+            if matches!(f.state, State::Prepared | State::Frozen) {
+                if let Ok(handler) = handler(&self.handlers, f.handler) {
+                    handler.cancel(&f.file, f.data);
+                }
+                (f.state, f.data) = (State::Normal, 0);
+            }
+        }
+    }
+
+    /// Drops every outgoing file (closing the device), cancelling it first.
+    pub(crate) fn release(&mut self) {
+        let files = core::mem::take(&mut self.outgoing);
+        for f in files.iter() {
+            self.cancel_one(f);
+        }
+    }
+
+    /// FINISH: calls the handler's finish() for every incoming file and
+    /// drops it. Returns how many no registered handler claims.
+    pub(crate) fn finish(&mut self) -> usize {
+        let files = core::mem::take(&mut self.incoming);
+        files.iter().filter(|f| !self.finish_incoming(f)).count()
+    }
+
+    /// Calls the handler's finish() for an incoming file; `false` if no
+    /// handler of its compatible is registered.
+    fn finish_incoming(&self, file: &IncomingFile) -> bool {
+        let handler = self.handler_for(file.compatible.to_bytes());
+        match handler {
+            Some(handler) => handler.finish(file.restored.as_deref(), file.data),
+            None => pr_warn!(
+                "no handler for incoming file {:#x} ({:?}): its memory stays reserved\n",
+                file.token,
+                &*file.compatible
+            ),
+        }
+        handler.is_some()
     }
 }

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! `file-descriptors` is the physical address of the files' own tree
-//! (`file-descriptors-v1`, see [`crate::files`]), in KHO-preserved memory.
+//! (`file-descriptors-v1`, see [`files`]), in KHO-preserved memory.
 //!
 //! Versions: `luo-v1` is this root layout; `subsystems-v1` is the layout of
 //! the `subsystems` node (one big-endian u64 property per subsystem, named
@@ -32,15 +32,14 @@
 //! `early_initcall`, checks everything, copies what it needs and frees it
 //! at once; anything malformed rejects the whole hand-over.
 
-use crate::{
-    files::{self, IncomingFile, OutgoingFiles},
-    orchestrator::Incoming,
-};
+pub(crate) mod files;
+
+use crate::files::IncomingFile;
+use files::OutgoingFiles;
 use kernel::{
     alloc::KVec,
     fdt::{Fdt, FdtWriter},
     kho::{IncomingSubtree, PreservedBuffer, Subtree},
-    liveupdate::{FileHandlerRef, SubsystemRef},
     prelude::*,
     str::{CStr, CString},
 };
@@ -99,6 +98,14 @@ fn write<'a>(
     Ok((w, data_offsets))
 }
 
+/// Data the previous kernel handed over for one subsystem.
+pub(crate) struct Incoming {
+    /// The subsystem's name in the previous kernel.
+    pub(crate) name: CString,
+    /// Its data.
+    pub(crate) data: u64,
+}
+
 /// The published hand-over of this kernel.
 pub(crate) struct Outgoing {
     subtree: Subtree,
@@ -109,21 +116,19 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Builds the hand-over of `subsystems` (with their prepared data) and
-    /// publishes it.
-    pub(crate) fn publish(
-        subsystems: &[(SubsystemRef, u64)],
-        files: &[(u64, FileHandlerRef, u64)],
+    /// Builds the hand-over of `subsystems` (name, prepared data) and
+    /// `files` (token, handler compatible, data) and publishes it.
+    pub(crate) fn publish<'a>(
+        subsystems: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+        files: impl ExactSizeIterator<Item = (u64, &'a [u8], u64)>,
     ) -> Result<Self> {
-        let files = match files.is_empty() {
-            true => None,
-            false => Some(OutgoingFiles::write(files)?),
+        let files = match files.len() {
+            0 => None,
+            _ => Some(OutgoingFiles::write(files)?),
         };
-        let entries = subsystems
-            .iter()
-            .map(|(h, data)| (h.name().to_bytes(), *data));
+        let count = subsystems.len();
         let files_at = files.as_ref().map(|f| f.phys());
-        let (w, data_offsets) = write(entries, subsystems.len(), files_at)?;
+        let (w, data_offsets) = write(subsystems, count, files_at)?;
         let mut buffer = PreservedBuffer::new(w.total_size())?;
         w.write_to(buffer.as_mut_slice())?;
         Ok(Self {

@@ -10,14 +10,18 @@
 //!
 //! The crate, one file per concept:
 //!
-//! - [`orchestrator`]: the single LUO instance and its serialized
-//!   transitions (prepare, freeze, cancel, finish, reboot).
+//! - [`orchestrator`]: the single LUO instance, its locks, and the entry
+//!   points of the device, the C API and the boot path.
+//! - [`transition`]: the transition mutex, held, and the steps of the
+//!   global events (prepare, freeze, cancel, finish).
 //! - [`state`]: the states, events and transition rules.
-//! - [`subsystems`]: the registry of subsystems, in registration order.
+//! - [`subsystems`]: the registry of subsystems, in registration order,
+//!   and their part of each transition.
+//! - [`files`]: file handlers, preserved files, and everything done to
+//!   them.
 //! - [`handover`]: the `luo-v1` hand-over in KHO, written at PREPARE and
-//!   read, never trusted, by the next kernel.
-//! - [`files`]: file handlers and preserved files, and their
-//!   `file-descriptors-v1` part of the hand-over.
+//!   read, never trusted, by the next kernel; [`handover::files`] is the
+//!   files' `file-descriptors-v1` part of it.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
 //! - [`cmdline`]: `liveupdate=` and the `early_initcall` (from `luo_boot.c`).
 //! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
@@ -44,6 +48,7 @@ mod subsystems;
 mod sysfs;
 #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
 mod test_hook;
+mod transition;
 mod uapi;
 
 module! {

@@ -13,8 +13,10 @@
 //!   the [`FileHandler`] trait and its [`FileHandlerRegistration`], which
 //!   unregister on drop. No `unsafe` is needed to use them.
 //! - For the orchestrator itself: [`SubsystemRef`] and [`FileHandlerRef`],
-//!   a subsystem or a file handler registered through the C API, with safe
-//!   methods to call their callbacks.
+//!   a subsystem or a file handler registered through the C API, owned by
+//!   the registry that holds it until it is unregistered, with safe methods
+//!   to call their callbacks, and [`OwnerRef`], a reference on the module
+//!   that provides them.
 //!
 //! C header: [`include/linux/liveupdate.h`](srctree/include/linux/liveupdate.h).
 
@@ -528,14 +530,51 @@ impl<T: FileHandler> FileHandlerVTable<T> {
     }
 }
 
+/// A reference on the module that provides a subsystem or a file handler
+/// (none for built-in code), dropped with this value.
+///
+/// # Invariants
+///
+/// `0` is null or a module on which this value holds one reference.
+pub struct OwnerRef(*mut bindings::module);
+
+// SAFETY: A module reference may be dropped from any task.
+unsafe impl Send for OwnerRef {}
+// SAFETY: `&OwnerRef` gives access to nothing.
+unsafe impl Sync for OwnerRef {}
+
+impl OwnerRef {
+    /// Takes a reference on `module`; `None` if it is going away.
+    ///
+    /// # Safety
+    ///
+    /// `module` is null or points to a live module.
+    unsafe fn get(module: *mut bindings::module) -> Option<Self> {
+        // SAFETY: Per the function's requirements; `try_module_get()` accepts null.
+        // INVARIANT: On success it holds one reference.
+        unsafe { bindings::try_module_get(module) }.then_some(Self(module))
+    }
+}
+
+impl Drop for OwnerRef {
+    fn drop(&mut self) {
+        // SAFETY: This value holds one reference on `self.0` (or it is null), by the type
+        // invariants.
+        unsafe { bindings::module_put(self.0) }
+    }
+}
+
 /// A subsystem registered through the C API, as the orchestrator sees it.
+///
+/// It is not `Copy` or `Clone`: the registry owns it from registration to
+/// unregistration and lends it only as a borrow, so no use of it can
+/// outlive the registration.
 ///
 /// # Invariants
 ///
 /// `ptr` points to a `struct liveupdate_subsystem` whose `ops` table and
 /// `name` string are non-null, and which, with them, stays valid and
-/// unchanged for as long as this value or a copy of it is used.
-#[derive(Clone, Copy)]
+/// unchanged for as long as this value lives.
 pub struct SubsystemRef(NonNull<bindings::liveupdate_subsystem>);
 
 // SAFETY: The C API lets LUO call a subsystem's callbacks from any task.
@@ -551,9 +590,9 @@ impl SubsystemRef {
     /// # Safety
     ///
     /// `ptr` is null or points to a `struct liveupdate_subsystem` whose `ops`
-    /// and `name`, when non-null, stay valid and unchanged for as long as the
-    /// returned value or a copy of it is used (the C API: until the
-    /// subsystem is unregistered).
+    /// and `name`, when non-null, stay valid and unchanged until the
+    /// returned value is dropped (the C API: until the subsystem is
+    /// unregistered, which drops it).
     pub unsafe fn from_raw(ptr: *mut bindings::liveupdate_subsystem) -> Result<Self> {
         let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
         // SAFETY: `ptr` is valid for reads per the function's requirements.
@@ -591,16 +630,10 @@ impl SubsystemRef {
         unsafe { CStr::from_char_ptr(self.raw().name) }
     }
 
-    /// Takes a reference on the owner module; `false` if it is going away.
-    pub fn get_owner(&self) -> bool {
-        // SAFETY: `owner` is null (built in) or a module, valid by the type invariants.
-        unsafe { bindings::try_module_get(self.ops().owner) }
-    }
-
-    /// Drops the reference taken by [`Self::get_owner`].
-    pub fn put_owner(&self) {
-        // SAFETY: `owner` is valid by the type invariants; the caller holds a reference.
-        unsafe { bindings::module_put(self.ops().owner) }
+    /// A reference on the owner module; `None` if it is going away.
+    pub fn owner(&self) -> Option<OwnerRef> {
+        // SAFETY: `owner` is null (built in) or a live module, by the type invariants.
+        unsafe { OwnerRef::get(self.ops().owner) }
     }
 
     /// Calls `prepare()`: the data to hand over (`0` without a callback).
@@ -649,14 +682,14 @@ impl SubsystemRef {
 
 /// A file handler registered through the C API, as the orchestrator sees it.
 ///
+/// Owned by the registry and lent as a borrow, as [`SubsystemRef`] is.
+///
 /// # Invariants
 ///
 /// `ptr` points to a `struct liveupdate_file_handler` whose `ops` table,
 /// with its required callbacks (`prepare`, `cancel`, `finish`, `retrieve`,
 /// `can_preserve`), and `compatible` string are non-null, and which, with
-/// them, stays valid and unchanged for as long as this value or a copy of it
-/// is used.
-#[derive(Clone, Copy)]
+/// them, stays valid and unchanged for as long as this value lives.
 pub struct FileHandlerRef(NonNull<bindings::liveupdate_file_handler>);
 
 // SAFETY: The C API lets LUO call a handler's callbacks from any task.
@@ -673,9 +706,9 @@ impl FileHandlerRef {
     /// # Safety
     ///
     /// `ptr` is null or points to a `struct liveupdate_file_handler` whose
-    /// `ops` and `compatible`, when non-null, stay valid and unchanged for as
-    /// long as the returned value or a copy of it is used (the C API: until
-    /// the handler is unregistered).
+    /// `ops` and `compatible`, when non-null, stay valid and unchanged until
+    /// the returned value is dropped (the C API: until the handler is
+    /// unregistered, which drops it).
     pub unsafe fn from_raw(ptr: *mut bindings::liveupdate_file_handler) -> Result<Self> {
         let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
         // SAFETY: `ptr` is valid for reads per the function's requirements.
@@ -718,16 +751,10 @@ impl FileHandlerRef {
         unsafe { CStr::from_char_ptr(self.0.as_ref().compatible) }
     }
 
-    /// Takes a reference on the owner module; `false` if it is going away.
-    pub fn get_owner(&self) -> bool {
-        // SAFETY: `owner` is null (built in) or a module, valid by the type invariants.
-        unsafe { bindings::try_module_get(self.ops().owner) }
-    }
-
-    /// Drops the reference taken by [`Self::get_owner`].
-    pub fn put_owner(&self) {
-        // SAFETY: `owner` is valid by the type invariants; the caller holds a reference.
-        unsafe { bindings::module_put(self.ops().owner) }
+    /// A reference on the owner module; `None` if it is going away.
+    pub fn owner(&self) -> Option<OwnerRef> {
+        // SAFETY: `owner` is null (built in) or a live module, by the type invariants.
+        unsafe { OwnerRef::get(self.ops().owner) }
     }
 
     /// Calls `can_preserve()`.

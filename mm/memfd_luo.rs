@@ -58,9 +58,10 @@ use kernel::{
     alloc::{KVVec, KVec},
     debugfs,
     fs::File,
-    kho::{self, IncomingBuffer, IncomingPages, PreservedBuffer},
+    kho::{self, IncomingBuffer, PreservedBuffer},
     liveupdate::{self, FileHandler, FileHandlerRegistration},
-    memfd::{FolioRun, HeldFolios, NewMemfd, Shmem, MAX_SHMEM_FOLIO_ORDER},
+    memfd::{HeldFolios, HeldRun, NewMemfd, Shmem, MAX_SHMEM_FOLIO_ORDER},
+    mm::folio::{Folio, FolioRange},
     new_mutex,
     prelude::*,
     sync::{
@@ -110,17 +111,35 @@ impl Run {
 
     /// The run of the layout for held folios; a run of more than one page
     /// is preserved as a range.
-    fn new(held: &FolioRun) -> Result<Self> {
-        if held.index + held.pages() > INDEX_LIMIT || held.count > MAX_COUNT {
+    fn new(held: &HeldRun) -> Result<Self> {
+        let folios = held.folios();
+        if held.index() + folios.pages() > INDEX_LIMIT || folios.count() > MAX_COUNT {
             return Err(EFBIG);
         }
         Ok(Self {
-            pfn: held.pfn,
-            order: held.order,
-            index: held.index,
-            count: held.count,
-            as_pages: held.order == 0 && held.count > 1,
+            pfn: folios.pfn(),
+            order: folios.order(),
+            index: held.index(),
+            count: folios.count(),
+            as_pages: folios.order() == 0 && folios.count() > 1,
         })
+    }
+
+    /// Preserves the folios of `held`, which this run describes, with KHO:
+    /// all or nothing.
+    fn preserve(&self, held: &HeldRun) -> Result {
+        match self.as_pages {
+            true => kho::preserve_pages(held.folios()),
+            false => kho::preserve_folios(held.folios()),
+        }
+    }
+
+    /// Undoes [`Self::preserve`].
+    fn unpreserve(&self, held: &HeldRun) {
+        match self.as_pages {
+            true => kho::unpreserve_pages(held.folios()),
+            false => kho::unpreserve_folios(held.folios()),
+        }
     }
 
     fn encode(&self, out: &mut [u8]) {
@@ -182,28 +201,6 @@ fn le64(b: &[u8], at: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(v)
-}
-
-/// Groups folios `(pfn, order, index)`, sorted by index, into runs as
-/// [`Shmem::hold_present`] does.
-#[cfg(CONFIG_KUNIT)]
-fn build_runs(folios: impl Iterator<Item = (u64, u32, u64)>) -> Result<KVVec<FolioRun>> {
-    let mut runs: KVVec<FolioRun> = KVVec::new();
-    for (pfn, order, index) in folios {
-        if let Some(last) = runs.last_mut() {
-            if last.extend(pfn, order, index, MAX_COUNT) {
-                continue;
-            }
-        }
-        let run = FolioRun {
-            pfn,
-            order,
-            index,
-            count: 1,
-        };
-        runs.push(run, GFP_KERNEL)?;
-    }
-    Ok(runs)
 }
 
 /// Writes `runs` and `info` into a list of preserved chunks.
@@ -522,10 +519,11 @@ impl Outgoing {
         if self.preserved {
             return Ok(());
         }
+        let held = self.held.runs();
         for (i, run) in self.runs.iter().enumerate() {
-            if let Err(e) = self.held.preserve(i, run.as_pages) {
+            if let Err(e) = run.preserve(&held[i]) {
                 for (j, run) in self.runs.iter().enumerate().take(i) {
-                    self.held.unpreserve(j, run.as_pages);
+                    run.unpreserve(&held[j]);
                 }
                 return Err(e);
             }
@@ -543,8 +541,8 @@ impl Outgoing {
         if !self.preserved {
             return;
         }
-        for (i, run) in self.runs.iter().enumerate() {
-            self.held.unpreserve(i, run.as_pages);
+        for (run, held) in self.runs.iter().zip(self.held.runs()) {
+            run.unpreserve(held);
         }
         self.preserved = false;
     }
@@ -655,7 +653,7 @@ impl Incoming {
                 // A range comes back whole, or not at all.
                 seen += run.count;
                 self.taken = seen;
-                let Ok(pages) = IncomingPages::restore(run.pfn * PAGE_SIZE, run.count) else {
+                let Ok(pages) = kho::restore_pages(run.pfn * PAGE_SIZE, run.count) else {
                     stop = Some(Stop::Rejected("a range of pages is not preserved"));
                     break;
                 };
@@ -683,6 +681,7 @@ impl Incoming {
                     stop = Some(Stop::Rejected("a folio has another order"));
                     break 'runs;
                 }
+                let folio = folio.into_folio();
                 if let Err((e, taken)) = f(Taken::Folio(folio, run.index + offset)) {
                     self.pending = Some(taken);
                     stop = Some(Stop::Again(e));
@@ -722,7 +721,7 @@ impl Incoming {
             if run.as_pages {
                 seen += run.count;
                 if seen > self.taken {
-                    drop(IncomingPages::restore(run.pfn * PAGE_SIZE, run.count));
+                    drop(kho::restore_pages(run.pfn * PAGE_SIZE, run.count));
                 }
                 continue;
             }
@@ -743,8 +742,8 @@ impl Incoming {
 
 /// Memory taken back from KHO, and the file page index it belongs at.
 enum Taken {
-    Folio(IncomingBuffer, u64),
-    Pages(IncomingPages, u64),
+    Folio(Folio, u64),
+    Pages(FolioRange, u64),
 }
 
 /// The `memfd-v1` handler.
@@ -1105,33 +1104,6 @@ mod tests {
             }
         }
         assert!(rejected > 1000);
-        Ok(())
-    }
-
-    #[test]
-    fn contiguous_folios_make_one_run() -> Result {
-        let runs = build_runs((0..4096u64).map(|i| (0x10000 + i, 0, i)))?;
-        assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].pages(), 4096);
-        // At most one byte of metadata per page.
-        assert!(HEADER_SIZE + runs.len() * RUN_SIZE <= 4096);
-        Ok(())
-    }
-
-    #[test]
-    fn runs_break_at_gaps_orders_and_holes() -> Result {
-        let folios = [
-            (0x100, 0, 0),
-            (0x101, 0, 1),
-            (0x200, 0, 2),   // physical gap
-            (0x201, 0, 4),   // hole in the file
-            (0x400, 9, 512), // another order
-            (0x600, 9, 1024),
-        ];
-        let runs = build_runs(folios.iter().copied())?;
-        assert_eq!(runs.len(), 4);
-        assert_eq!(runs[3].count, 2);
-        assert_eq!(runs[3].pages(), 1024);
         Ok(())
     }
 

@@ -117,21 +117,20 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 {
 	struct address_space *mapping = file_inode(file)->i_mapping;
 	gfp_t gfp = mapping_gfp_mask(mapping);
-	unsigned long done = 0, i;
+	struct folio *folios[MEMFD_LUO_BATCH];
+	unsigned long done = 0;
 	int err = 0;
 
 	while (done < nr && !err) {
-		unsigned long n = min(nr - done, MEMFD_LUO_BATCH), ready, in = 0;
-		unsigned long first = pfn + done;
-		XA_STATE(xas, &mapping->i_pages, index + done);
+		unsigned int n = min(nr - done, MEMFD_LUO_BATCH), ready, in = 0, i;
 
 		if (memfd_luo_should_fail()) {
 			err = -ENOMEM;
 			break;
 		}
-		/* Set the folios up as shmem_add_to_page_cache() would, unlocked. */
+		/* Set the folios up as for shmem_add_to_page_cache(). */
 		for (ready = 0; ready < n; ready++) {
-			struct folio *folio = pfn_folio(first + ready);
+			struct folio *folio = pfn_folio(pfn + done + ready);
 
 			err = mem_cgroup_charge(folio, NULL, gfp);
 			if (err)
@@ -139,37 +138,16 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			__folio_set_locked(folio);
 			__folio_set_swapbacked(folio);
 			__folio_mark_uptodate(folio);
-			folio->mapping = mapping;
-			folio->index = index + done + ready;
-			folio_ref_inc(folio);	/* the page cache's reference */
+			folios[ready] = folio;
 		}
-
-		/* Store them under one lock hold; retried when xarray nodes are needed. */
-		do {
-			xas_lock_irq(&xas);
-			while (in < ready) {
-				struct folio *folio = pfn_folio(first + in);
-
-				if (xas_load(&xas)) {
-					xas_set_err(&xas, -EEXIST);
-					break;
-				}
-				xas_store(&xas, folio);
-				if (xas_error(&xas))
-					break;
-				lruvec_stat_mod_folio(folio, NR_FILE_PAGES, 1);
-				lruvec_stat_mod_folio(folio, NR_SHMEM, 1);
-				mapping->nrpages++;
-				in++;
-				xas_next(&xas);
-			}
-			xas_unlock_irq(&xas);
-		} while (xas_nomem(&xas, gfp));
-		if (!err)
-			err = xas_error(&xas);
-
+		if (ready) {
+			int ret = shmem_add_folios_to_page_cache(folios, ready, mapping,
+								 index + done, gfp, &in);
+			if (!err)
+				err = ret;
+		}
 		for (i = 0; i < ready; i++) {
-			struct folio *folio = pfn_folio(first + i);
+			struct folio *folio = folios[i];
 
 			if (i < in) {
 				folio_mark_dirty(folio);
@@ -178,9 +156,7 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 				folio_put(folio);
 				continue;
 			}
-			/* Prepared but not stored: back to how the caller gave it. */
-			folio->mapping = NULL;
-			folio_ref_dec(folio);
+			/* Prepared but not added: back to how the caller gave it. */
 			mem_cgroup_uncharge(folio);
 			folio_clear_uptodate(folio);
 			__folio_clear_swapbacked(folio);
@@ -225,47 +201,39 @@ static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t fir
 /* Folios looked at per call, between RCU read sections. */
 #define MEMFD_LUO_WALK_BATCH 4096
 
-struct memfd_luo_runs {
-	struct memfd_luo_run *run;
+/* The folios held so far by one call of memfd_luo_hold_folios(). */
+struct memfd_luo_held {
+	struct memfd_luo_folio *folio;
 	unsigned int nr;
 	unsigned int max;
-	unsigned long max_count;
 };
 
-/* Appends a held folio; false if it needs a new run and there is no room. */
-static bool memfd_luo_append(struct memfd_luo_runs *runs, unsigned long pfn, pgoff_t index,
-			     unsigned int order)
+/* Records a held folio; false if there is no room. */
+static bool memfd_luo_add(struct memfd_luo_held *held, struct folio *folio)
 {
-	struct memfd_luo_run *run = runs->nr ? &runs->run[runs->nr - 1] : NULL;
+	struct memfd_luo_folio *f;
 
-	if (run && run->order == order && run->count < runs->max_count &&
-	    run->pfn + (run->count << order) == pfn &&
-	    run->index + (run->count << order) == index) {
-		run->count++;
-		return true;
-	}
-	if (runs->nr == runs->max)
+	if (held->nr == held->max)
 		return false;
-	run = &runs->run[runs->nr++];
-	run->pfn = pfn;
-	run->index = index;
-	run->count = 1;
-	run->order = order;
+	f = &held->folio[held->nr++];
+	f->pfn = folio_pfn(folio);
+	f->index = folio->index;
+	f->order = folio_order(folio);
 	return true;
 }
 
 /*
  * Moves the folios of pages first..last, all present, out of memory where
  * they may not stay (CMA, which KHO scratch is, or ZONE_MOVABLE) and holds
- * each with a reference, appended to @runs. memfd_pin_folios() does the
+ * each with a reference, recorded in @held. memfd_pin_folios() does the
  * moving; its pin is traded for a reference, once the folio is seen under
  * its lock to be still in the file. Returns the index after the last folio
  * held, @first if none was (no room left, or the first one left the file),
  * or a negative errno (-EINTR on a fatal signal); the caller then releases
- * @runs.
+ * @held.
  */
 static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last,
-				  struct memfd_luo_runs *runs)
+				  struct memfd_luo_held *held)
 {
 	struct folio *folios[MEMFD_LUO_MOVE_BATCH];
 	loff_t size = i_size_read(file_inode(file));
@@ -307,8 +275,7 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		 * Without room, the rest goes back and the next call takes it;
 		 * what left the file is looked at again.
 		 */
-		if (in_file && next == folio->index &&
-		    memfd_luo_append(runs, folio_pfn(folio), folio->index, folio_order(folio))) {
+		if (in_file && next == folio->index && memfd_luo_add(held, folio)) {
 			folio_get(folio);
 			next = folio_next_index(folio);
 		}
@@ -317,45 +284,27 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 	return err ? err : next;
 }
 
-void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr)
-{
-	unsigned long i;
-
-	for (i = 0; i < nr; i++) {
-		folio_put(pfn_folio(pfn + (i << order)));
-		if (!(i & 4095))
-			cond_resched();
-	}
-}
-
-static void memfd_luo_release_runs(struct memfd_luo_runs *runs)
+static void memfd_luo_release_held(struct memfd_luo_held *held)
 {
 	unsigned int i;
 
-	for (i = 0; i < runs->nr; i++)
-		memfd_luo_release_folios(runs->run[i].pfn, runs->run[i].order,
-					 runs->run[i].count);
+	for (i = 0; i < held->nr; i++)
+		folio_put(pfn_folio(held->folio[i].pfn));
 }
 
 long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			   struct memfd_luo_run *run, unsigned int max,
-			   unsigned long max_count)
+			   struct memfd_luo_folio *held_folio, unsigned int max)
 {
 	XA_STATE(xas, &file->f_mapping->i_pages, *start);
-	struct memfd_luo_runs runs = {
-		.run = run, .max = max, .max_count = max_count,
-	};
+	struct memfd_luo_held held = { .folio = held_folio, .max = max };
 	unsigned long pfn, block, fine_block = ULONG_MAX;
-	/* The last run, extended in registers: where its next folio would be. */
-	unsigned long open_pfn = 0, open_count = 0;
-	pgoff_t open_index = 0, index;
-	unsigned int open_order = 0, order, seen = 0;
-	pgoff_t first, last;
+	unsigned int seen = 0, i;
+	pgoff_t first, last, index, next_index = *start;
 	bool stale = false, done = false;
 	struct folio *folio;
-	long next, i, j;
+	long next;
 
-	if (*start > end || !max || !max_count)
+	if (*start > end || !max)
 		return 0;
 	cond_resched();
 	rcu_read_lock();
@@ -363,7 +312,7 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 	 * A batch ends after MEMFD_LUO_WALK_BATCH folios, but not before it
 	 * holds one: a call that holds nothing means the walk is done.
 	 */
-	for (folio = xas_find(&xas, end); seen < MEMFD_LUO_WALK_BATCH || !runs.nr;
+	for (folio = xas_find(&xas, end); seen < MEMFD_LUO_WALK_BATCH || !held.nr;
 	     folio = xas_next_entry(&xas, end)) {
 		if (!folio) {
 			done = true;
@@ -381,9 +330,7 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			rcu_read_unlock();
 			folio = shmem_read_folio(file->f_mapping, index);
 			if (IS_ERR(folio)) {
-				if (open_count)
-					run[runs.nr - 1].count = open_count;
-				memfd_luo_release_runs(&runs);
+				memfd_luo_release_held(&held);
 				return PTR_ERR(folio);
 			}
 			folio_put(folio);
@@ -412,9 +359,7 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			rcu_read_unlock();
 			if (folio_lock_killable(folio)) {
 				folio_put(folio);
-				if (open_count)
-					run[runs.nr - 1].count = open_count;
-				memfd_luo_release_runs(&runs);
+				memfd_luo_release_held(&held);
 				return -EINTR;
 			}
 			rcu_read_lock();
@@ -454,15 +399,12 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 				}
 				xas_pause(&xas);
 				rcu_read_unlock();
-				if (open_count)
-					run[runs.nr - 1].count = open_count;
-				open_count = 0;
-				next = memfd_luo_move_folios(file, first, last, &runs);
+				next = memfd_luo_move_folios(file, first, last, &held);
 				if (next < 0) {
-					memfd_luo_release_runs(&runs);
+					memfd_luo_release_held(&held);
 					return next;
 				}
-				if (next == first && runs.nr < max) {
+				if (next == first && held.nr < max) {
 					/* It left the file meanwhile: look again. */
 					cond_resched();
 					seen++;
@@ -470,7 +412,7 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 					rcu_read_lock();
 					continue;
 				}
-				*start = next;
+				next_index = next;
 				if (next == first)
 					/* No room left for it. */
 					goto out;
@@ -482,24 +424,12 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			}
 			fine_block = folio_test_large(folio) ? ULONG_MAX : block;
 		}
-		index = folio->index;
-		order = folio_order(folio);
-		if (open_count && pfn == open_pfn && index == open_index && order == open_order &&
-		    open_count < max_count) {
-			open_count++;
-		} else {
-			if (open_count)
-				run[runs.nr - 1].count = open_count;
-			if (!memfd_luo_append(&runs, pfn, index, order)) {
-				/* No room left: the next call takes it. */
-				folio_put(folio);
-				break;
-			}
-			open_count = run[runs.nr - 1].count;
-			open_order = order;
+		if (!memfd_luo_add(&held, folio)) {
+			/* No room left: the next call takes it. */
+			folio_put(folio);
+			break;
 		}
-		open_pfn = pfn + (1UL << order);
-		open_index = index + (1UL << order);
+		next_index = folio_next_index(folio);
 		stale |= !folio_test_uptodate(folio);
 		seen++;
 		continue;
@@ -507,19 +437,13 @@ reset:
 		xas_reset(&xas);
 	}
 	rcu_read_unlock();
-	if (open_count) {
-		run[runs.nr - 1].count = open_count;
-		*start = open_index;
-	}
-	if (done)
-		/* Nothing left: the next call returns 0. */
-		*start = end + 1;
 out:
+	/* Nothing left: the next call returns 0. */
+	*start = done ? end + 1 : next_index;
 	/* What fallocate reserved but nobody wrote holds stale bytes: zero it. */
-	for (i = 0; stale && i < runs.nr; i++)
-		for (j = 0; j < run[i].count; j++)
-			memfd_luo_make_uptodate(pfn_folio(run[i].pfn + (j << run[i].order)));
-	return runs.nr;
+	for (i = 0; stale && i < held.nr; i++)
+		memfd_luo_make_uptodate(pfn_folio(held.folio[i].pfn));
+	return held.nr;
 }
 
 unsigned long memfd_luo_allocs(struct file *file)

@@ -75,17 +75,14 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			pgoff_t index, unsigned long *added);
 
 /**
- * struct memfd_luo_run - Held folios, physically contiguous, of one order,
- *	holding consecutive pages of a file.
- * @pfn: The first page frame of the first one.
+ * struct memfd_luo_folio - A folio held by memfd_luo_hold_folios().
+ * @pfn: Its first page frame.
  * @index: Its page index in the file.
- * @count: How many folios.
- * @order: Each holds 1 << @order pages.
+ * @order: It holds 1 << @order pages.
  */
-struct memfd_luo_run {
+struct memfd_luo_folio {
 	unsigned long pfn;
 	pgoff_t index;
-	unsigned long count;
 	unsigned int order;
 };
 
@@ -95,9 +92,8 @@ struct memfd_luo_run {
  * @start: The first page index to look at; advanced past the folios
  *	returned, so that the next call goes on from there.
  * @end: The last page index to look at.
- * @run: Receives the folios, in index order, as runs.
- * @max: Room in @run.
- * @max_count: The most folios in one run.
+ * @folio: Receives the folios held, in index order.
+ * @max: Room in @folio.
  *
  * Takes one reference on each folio the file holds from @start on, a few
  * thousand folios per call: with the mapping frozen, that keeps the folio
@@ -110,23 +106,13 @@ struct memfd_luo_run {
  * memory where it may not stay (CMA, such as KHO scratch, or ZONE_MOVABLE)
  * is migrated by memfd_pin_folios() first. A folio that fallocate reserved
  * but nobody wrote is zeroed and marked up to date, so that it can be handed
- * over as it reads. The folios are given back with
- * memfd_luo_release_folios().
+ * over as it reads. The caller drops the references with folio_put().
  *
- * Return: the number of runs filled, 0 when there is nothing left, or a
+ * Return: the number of folios held, 0 when there is nothing left, or a
  * negative errno (then nothing is held from this call).
  */
 long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			   struct memfd_luo_run *run, unsigned int max,
-			   unsigned long max_count);
-
-/**
- * memfd_luo_release_folios - Drop the references of memfd_luo_hold_folios().
- * @pfn: The first page frame of @nr physically contiguous folios.
- * @order: Their order, the same for all.
- * @nr: How many.
- */
-void memfd_luo_release_folios(unsigned long pfn, unsigned int order, unsigned long nr);
+			   struct memfd_luo_folio *folio, unsigned int max);
 
 /**
  * memfd_luo_allocs - How many pages were ever allocated to a shmem file.

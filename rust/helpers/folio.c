@@ -36,3 +36,13 @@ __rust_helper struct folio *rust_helper_pfn_folio(unsigned long pfn)
 {
 	return pfn_folio(pfn);
 }
+
+__rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+__rust_helper int rust_helper_cond_resched(void)
+{
+	return cond_resched();
+}

@@ -14,8 +14,9 @@
 //!   the hand-over on drop.
 //! - [`IncomingBuffer`]: in the next kernel, a subtree or other memory the
 //!   previous kernel handed over, returned to the page allocator on drop.
-//! - [`IncomingPages`]: in the next kernel, a range of single pages the
-//!   previous kernel preserved as one, taken one by one.
+//! - [`preserve_folios`], [`preserve_pages`]: folios held by a
+//!   [`FolioRange`], preserved whole or as one range of pages;
+//!   [`restore_pages`] takes such a range back in the next kernel.
 //!
 //! C header: [`include/linux/kexec_handover.h`](srctree/include/linux/kexec_handover.h).
 
@@ -23,6 +24,7 @@ use crate::{
     bindings,
     error::{from_err_ptr, to_result},
     ffi::CStr,
+    mm::folio::{Folio, FolioRange},
     prelude::*,
 };
 use core::ptr::NonNull;
@@ -152,10 +154,10 @@ pub fn preserved_folio_order(phys: u64) -> Option<u32> {
 ///
 /// # Invariants
 ///
-/// `folio` was restored with `kho_restore_folio()` and is owned by this
-/// value; its memory starts at `ptr` and holds at least `len` bytes.
+/// `folio` was restored with `kho_restore_folio()`; its memory starts at
+/// `ptr` and holds at least `len` bytes.
 pub struct IncomingBuffer {
-    folio: NonNull<bindings::folio>,
+    folio: Folio,
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -205,45 +207,24 @@ impl IncomingBuffer {
         // SAFETY: `phys` is in memory with a struct page; `kho_restore_folio` checks that a
         // preserved folio starts there and returns NULL otherwise.
         let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
-        // SAFETY: `folio` is a valid folio that we now own.
-        let (addr, size) = unsafe {
-            (
-                bindings::folio_address(folio.as_ptr()),
-                bindings::folio_size(folio.as_ptr()),
-            )
-        };
-        let ptr = NonNull::new(addr.cast::<u8>());
-        let len = len.unwrap_or(size);
-        match ptr {
-            Some(ptr) if len <= size => {
-                // INVARIANT: Restored above; the folio holds `size >= len` bytes at `ptr`.
-                Ok(Self { folio, ptr, len })
-            }
-            _ => {
-                // SAFETY: We own the folio and drop it.
-                unsafe { bindings::folio_put(folio.as_ptr()) };
-                Err(EINVAL)
-            }
+        // SAFETY: A restored folio comes with one reference, which we take over.
+        let folio = unsafe { Folio::from_raw(folio) };
+        let len = len.unwrap_or(folio.size());
+        match folio.address() {
+            // INVARIANT: Restored above; the folio holds at least `len` bytes at `ptr`.
+            Some(ptr) if len <= folio.size() => Ok(Self { folio, ptr, len }),
+            _ => Err(EINVAL),
         }
     }
 
     /// The order of the restored folio: it holds `PAGE_SIZE << order` bytes.
     pub fn order(&self) -> u32 {
-        // SAFETY: We own the folio by the type invariants.
-        unsafe { bindings::folio_order(self.folio.as_ptr()) }
+        self.folio.order()
     }
 
-    /// The folio, still owned by this value.
-    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn as_folio_ptr(&self) -> *mut bindings::folio {
-        self.folio.as_ptr()
-    }
-
-    /// Gives up ownership of the folio, with its one reference, to whoever
-    /// took it through [`Self::as_folio_ptr`].
-    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn forget(self) {
-        core::mem::forget(self);
+    /// The restored folio, to use it as memory of the new kernel.
+    pub fn into_folio(self) -> Folio {
+        self.folio
     }
 
     /// The handed-over bytes.
@@ -254,122 +235,92 @@ impl IncomingBuffer {
     }
 }
 
-impl Drop for IncomingBuffer {
-    fn drop(&mut self) {
-        // SAFETY: We own the folio by the type invariants.
-        unsafe { bindings::folio_put(self.folio.as_ptr()) };
-    }
-}
-
-/// A range of single pages the previous kernel preserved together
-/// (`kho_preserve_pages()`), restored; each page is taken as an
-/// [`IncomingBuffer`] by iterating, the pages not taken are freed on drop.
-///
-/// The pages are reached by page frame number, never by arithmetic on
-/// `struct page` pointers, which is only valid where the memory map is
-/// virtually contiguous (`SPARSEMEM_VMEMMAP`).
-///
-/// # Invariants
-///
-/// `next` is the page frame of the first of `left` restored, physically
-/// contiguous pages, owned by this value, each with one reference.
-pub struct IncomingPages {
-    next: u64,
-    left: u64,
-}
-
-// SAFETY: The pages are owned by this value.
-unsafe impl Send for IncomingPages {}
-
-impl IncomingPages {
-    /// Restores the `nr` pages at `phys`, an address and count the previous
-    /// kernel handed over, which must match one `kho_preserve_pages()`
-    /// exactly; `EINVAL` otherwise (including addresses outside memory).
-    pub fn restore(phys: u64, nr: u64) -> Result<Self> {
-        let page = bindings::PAGE_SIZE as u64;
-        if phys % page != 0 || nr == 0 {
-            return Err(EINVAL);
-        }
-        let first = phys / page;
-        let last = first.checked_add(nr - 1).ok_or(EINVAL)?;
-        for pfn in [first, last] {
-            let pfn = usize::try_from(pfn).map_err(|_| EINVAL)?;
-            // SAFETY: `pfn_valid` accepts any number.
-            if unsafe { bindings::pfn_valid(pfn) } == 0 {
-                return Err(EINVAL);
+/// Preserves each folio of `folios` whole for the next kernel, with its
+/// order; all or nothing. The folios must stay allocated until
+/// [`unpreserve_folios`], or the next kernel finds other data there.
+pub fn preserve_folios(folios: &FolioRange) -> Result {
+    for i in 0..folios.count() {
+        let Some(folio) = folios.folio_ptr(i) else {
+            break;
+        };
+        // SAFETY: `folio` is a folio `folios` holds.
+        if let Err(e) = to_result(unsafe { bindings::kho_preserve_folio(folio.as_ptr()) }) {
+            for j in 0..i {
+                if let Some(folio) = folios.folio_ptr(j) {
+                    // SAFETY: As above; it was preserved just before.
+                    unsafe { bindings::kho_unpreserve_folio(folio.as_ptr()) };
+                }
             }
+            return Err(e);
         }
-        let nr_pages = usize::try_from(nr).map_err(|_| EINVAL)?;
-        // SAFETY: `kho_pages_are_preserved` accepts any range.
-        if !unsafe { bindings::kho_pages_are_preserved(phys, nr_pages) } {
-            // Checked quietly first: `kho_restore_pages` warns.
+    }
+    Ok(())
+}
+
+/// Undoes [`preserve_folios`]; KHO warns about what is not preserved.
+pub fn unpreserve_folios(folios: &FolioRange) {
+    for i in 0..folios.count() {
+        if let Some(folio) = folios.folio_ptr(i) {
+            // SAFETY: `folio` is a folio `folios` holds.
+            unsafe { bindings::kho_unpreserve_folio(folio.as_ptr()) };
+        }
+    }
+}
+
+/// Preserves `pages`, single pages (order 0, `EINVAL` otherwise), as one
+/// range: KHO records it as a few large aligned chunks instead of one entry
+/// per page, and the next kernel reserves it that fast; it comes back with
+/// [`restore_pages`]. All or nothing; the same rule as [`preserve_folios`].
+pub fn preserve_pages(pages: &FolioRange) -> Result {
+    if pages.order() != 0 {
+        return Err(EINVAL);
+    }
+    let (Some(first), Ok(count)) = (pages.folio_ptr(0), usize::try_from(pages.count())) else {
+        return Err(EINVAL);
+    };
+    // SAFETY: The `count` pages are held order-0 folios, physically contiguous from `first`; a
+    // folio starts with its first page. KHO rolls a failed range back itself.
+    to_result(unsafe { bindings::kho_preserve_pages(first.as_ptr().cast(), count) })
+}
+
+/// Undoes [`preserve_pages`]; KHO warns about what is not preserved.
+pub fn unpreserve_pages(pages: &FolioRange) {
+    if let (0, Some(first)) = (pages.order(), pages.folio_ptr(0)) {
+        // SAFETY: As in `preserve_pages`.
+        unsafe { bindings::kho_unpreserve_pages(first.as_ptr().cast(), pages.count() as usize) };
+    }
+}
+
+/// In the next kernel: restores the `nr` single pages at `phys`, an address
+/// and count the previous kernel handed over, which must match one
+/// [`preserve_pages`] exactly; `EINVAL` otherwise (including addresses
+/// outside memory).
+pub fn restore_pages(phys: u64, nr: u64) -> Result<FolioRange> {
+    let page = bindings::PAGE_SIZE as u64;
+    if phys % page != 0 || nr == 0 {
+        return Err(EINVAL);
+    }
+    let first = phys / page;
+    let last = first.checked_add(nr - 1).ok_or(EINVAL)?;
+    for pfn in [first, last] {
+        let pfn = usize::try_from(pfn).map_err(|_| EINVAL)?;
+        // SAFETY: `pfn_valid` accepts any number.
+        if unsafe { bindings::pfn_valid(pfn) } == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: The range starts and ends in memory with struct pages; KHO checks that each
-        // of its chunks was preserved and returns NULL otherwise.
-        if unsafe { bindings::kho_restore_pages(phys, nr_pages) }.is_null() {
-            return Err(EINVAL);
-        }
-        // INVARIANT: Restored above, each page with one reference.
-        Ok(Self {
-            next: first,
-            left: nr,
-        })
     }
-}
-
-impl IncomingPages {
-    /// The pages not taken yet, still owned by this value: the page frame
-    /// of the first one and how many.
-    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn as_raw(&self) -> (u64, u64) {
-        (self.next, self.left)
+    let nr_pages = usize::try_from(nr).map_err(|_| EINVAL)?;
+    // SAFETY: `kho_pages_are_preserved` accepts any range.
+    if !unsafe { bindings::kho_pages_are_preserved(phys, nr_pages) } {
+        // Checked quietly first: `kho_restore_pages` warns.
+        return Err(EINVAL);
     }
-
-    /// Gives up ownership of the first `n` pages not taken yet, with their
-    /// references, to whoever took them through [`Self::as_raw`]; at most
-    /// all of them.
-    #[cfg(CONFIG_LIVEUPDATE_MEMFD)]
-    pub(crate) fn forget_front(&mut self, n: u64) {
-        let n = n.min(self.left);
-        self.left -= n;
-        // INVARIANT: The pages are physically contiguous.
-        self.next += n;
+    // SAFETY: The range starts and ends in memory with struct pages; KHO checks that each
+    // of its chunks was preserved and returns NULL otherwise.
+    if unsafe { bindings::kho_restore_pages(phys, nr_pages) }.is_null() {
+        return Err(EINVAL);
     }
-}
-
-impl Iterator for IncomingPages {
-    type Item = IncomingBuffer;
-
-    fn next(&mut self) -> Option<IncomingBuffer> {
-        if self.left == 0 {
-            return None;
-        }
-        // The page frame fits: it has a `struct page`.
-        let pfn = self.next as usize;
-        // SAFETY: `pfn` is the page frame of a restored page, which has a `struct page`. A
-        // single page with a reference is an order-0 folio.
-        let folio = unsafe { bindings::pfn_folio(pfn) };
-        // SAFETY: `pfn_folio()` computes the address of a `struct page`: never NULL.
-        let folio = unsafe { NonNull::new_unchecked(folio) };
-        // INVARIANT: The first page is taken, the others are physically contiguous.
-        self.next += 1;
-        self.left -= 1;
-        // SAFETY: We own the folio.
-        let addr = unsafe { bindings::folio_address(folio.as_ptr()) };
-        // INVARIANT: We hand over the page we owned; it holds `PAGE_SIZE` bytes at `addr`.
-        NonNull::new(addr.cast::<u8>()).map(|ptr| IncomingBuffer {
-            folio,
-            ptr,
-            len: bindings::PAGE_SIZE,
-        })
-    }
-}
-
-impl Drop for IncomingPages {
-    fn drop(&mut self) {
-        for page in self.by_ref() {
-            drop(page);
-        }
-    }
+    // SAFETY: Restored above: `nr` contiguous pages, each with one reference, which is an
+    // order-0 folio.
+    Ok(unsafe { FolioRange::from_raw(first, 0, nr) })
 }

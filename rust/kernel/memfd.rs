@@ -7,9 +7,9 @@
 //!   seals, the pages present in its page cache, and holding them.
 //! - [`ShmemLock`]: its inode lock, under which the mapping can be frozen
 //!   (no resize, no write past the end, no fallocate: `EPERM`).
-//! - [`HeldFolios`]: the folios of a shmem file, in runs, held (so that
-//!   they neither move nor go away) until dropped, and preserved with KHO
-//!   on request.
+//! - [`HeldFolios`]: the folios of a shmem file, in runs of physically
+//!   contiguous folios holding consecutive pages ([`HeldRun`]), held (so
+//!   that they neither move nor go away) until dropped.
 //! - [`NewMemfd`]: a memfd being rebuilt from preserved folios, not yet
 //!   visible to anybody.
 //!
@@ -18,12 +18,11 @@
 //! [`include/linux/memfd_luo.h`](srctree/include/linux/memfd_luo.h).
 
 use crate::{
-    alloc::KVec,
     bindings,
     error::{from_err_ptr, to_result},
     ffi::CStr,
     fs::File,
-    kho::{IncomingBuffer, IncomingPages},
+    mm::folio::{Folio, FolioRange},
     prelude::*,
     sync::aref::ARef,
     uapi,
@@ -132,21 +131,20 @@ impl<'a> Shmem<'a> {
     /// which is CMA) are migrated first; folios that fallocate reserved but
     /// nobody wrote are zeroed.
     pub fn hold_present(&self, max_count: u64) -> Result<HeldFolios> {
-        const BATCH: usize = 128;
+        const BATCH: usize = 1024;
         let mut held = HeldFolios { runs: KVVec::new() };
         let pages = self.size().div_ceil(PAGE_SIZE);
         if pages == 0 {
             return Ok(held);
         }
         let end = usize::try_from(pages - 1).map_err(|_| EFBIG)?;
-        let max_count = usize::try_from(max_count).unwrap_or(usize::MAX);
-        // A small file needs a small buffer: it has no more runs than pages.
+        // A small file needs a small buffer: it has no more folios than pages.
         let room = BATCH.min(usize::try_from(pages).unwrap_or(BATCH));
-        let mut batch: KVec<bindings::memfd_luo_run> = KVec::with_capacity(room, GFP_KERNEL)?;
+        let mut batch: KVVec<bindings::memfd_luo_folio> = KVVec::with_capacity(room, GFP_KERNEL)?;
         let mut start: usize = 0;
         loop {
-            // SAFETY: The file is a valid shmem file; `batch` has room for `room` runs; `start`
-            // is valid for reads and writes.
+            // SAFETY: The file is a valid shmem file; `batch` has room for `room` folios;
+            // `start` is valid for reads and writes.
             let got = unsafe {
                 bindings::memfd_luo_hold_folios(
                     self.file.as_ptr(),
@@ -154,87 +152,43 @@ impl<'a> Shmem<'a> {
                     end,
                     batch.as_mut_ptr(),
                     room as u32,
-                    max_count,
                 )
             };
             let got = usize::try_from(to_result_long(got)?).map_err(|_| EINVAL)?;
             if got == 0 {
                 return Ok(held);
             }
-            // SAFETY: The call wrote `got <= room` runs.
+            // SAFETY: The call wrote `got <= room` folios.
             unsafe { batch.inc_len(got.min(room)) };
             let mut result = Ok(());
-            for r in batch.drain_all() {
-                let run = FolioRun {
-                    pfn: r.pfn as u64,
-                    order: r.order,
-                    index: r.index as u64,
-                    count: r.count as u64,
-                };
+            for f in batch.drain_all() {
+                // SAFETY: The call took a reference on the folio for us.
+                let folio = unsafe { FolioRange::from_raw(f.pfn as u64, f.order, 1) };
                 if result.is_ok() {
-                    // INVARIANT: The call took a reference on each folio of the run for us.
-                    if let Some(last) = held.runs.last_mut() {
-                        if last.merge(&run, max_count as u64) {
-                            continue;
-                        }
-                    }
-                    result = held.runs.push(run, GFP_KERNEL).map_err(Error::from);
-                    if result.is_ok() {
-                        continue;
-                    }
+                    result = held.push(f.index as u64, folio, max_count);
                 }
-                // SAFETY: The call took a reference on each folio of the run, which nothing
-                // holds on to.
-                unsafe { bindings::memfd_luo_release_folios(r.pfn, r.order, r.count) };
             }
             result?;
         }
     }
 }
 
-/// Physically contiguous folios of one order that hold consecutive pages
-/// of a file.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FolioRun {
-    /// The first page frame of the first folio.
-    pub pfn: u64,
-    /// Each folio holds `1 << order` pages.
-    pub order: u32,
-    /// The page index of the first folio in the file.
-    pub index: u64,
-    /// How many folios.
-    pub count: u64,
+/// Physically contiguous folios of one order, held, that hold consecutive
+/// pages of a file.
+pub struct HeldRun {
+    index: u64,
+    folios: FolioRange,
 }
 
-impl FolioRun {
-    /// The number of pages in the run.
-    pub fn pages(&self) -> u64 {
-        self.count << self.order
+impl HeldRun {
+    /// The page index of the first folio in the file.
+    pub fn index(&self) -> u64 {
+        self.index
     }
 
-    /// Appends the folio `(pfn, order, index)` if it continues the run and
-    /// the run has fewer than `max` folios.
-    pub fn extend(&mut self, pfn: u64, order: u32, index: u64, max: u64) -> bool {
-        let next = FolioRun {
-            pfn,
-            order,
-            index,
-            count: 1,
-        };
-        self.merge(&next, max)
-    }
-
-    /// Appends `next` if it continues the run and both together have at
-    /// most `max` folios.
-    pub fn merge(&mut self, next: &FolioRun, max: u64) -> bool {
-        let continues = next.order == self.order
-            && self.count.saturating_add(next.count) <= max
-            && next.pfn == self.pfn + self.pages()
-            && next.index == self.index + self.pages();
-        if continues {
-            self.count += next.count;
-        }
-        continues
+    /// The folios.
+    pub fn folios(&self) -> &FolioRange {
+        &self.folios
     }
 }
 
@@ -244,101 +198,39 @@ impl FolioRun {
 ///
 /// A plain reference is enough while the mapping is frozen: see
 /// Documentation/mm/memfd_preservation.rst, "Holding, not pinning".
-///
-/// # Invariants
-///
-/// Each folio of each run in `runs` is a folio of a shmem file, held by
-/// one reference taken for this value; the runs do not overlap.
 pub struct HeldFolios {
-    runs: KVVec<FolioRun>,
+    /// Sorted by index, not overlapping.
+    runs: KVVec<HeldRun>,
 }
 
 impl HeldFolios {
     /// The runs, in file order.
-    pub fn runs(&self) -> &[FolioRun] {
+    pub fn runs(&self) -> &[HeldRun] {
         &self.runs
     }
 
-    /// The folio at page frame `pfn`.
-    ///
-    /// # Safety
-    ///
-    /// `pfn` is the first page frame of a held folio.
-    unsafe fn pfn_folio(pfn: u64) -> *mut bindings::folio {
-        // SAFETY: `pfn` is a valid page frame by the safety requirements.
-        unsafe { bindings::pfn_folio(pfn as usize) }
-    }
-
-    /// Preserves the folios of run `i` for the next kernel (KHO); all or
-    /// nothing. With `as_pages` (order 0 only, else `EINVAL`) the run is
-    /// preserved as one range of pages: KHO records it as a few large
-    /// aligned chunks instead of one entry per page, and the next kernel
-    /// reserves it that fast; it comes back with
-    /// [`crate::kho::IncomingPages`]. Otherwise each folio is preserved
-    /// whole, with its order.
-    pub fn preserve(&self, i: usize, as_pages: bool) -> Result {
-        let run = self.runs.get(i).ok_or(EINVAL)?;
-        if as_pages {
-            if run.order != 0 {
-                return Err(EINVAL);
-            }
-            // SAFETY: The run starts with a held folio by the type invariants.
-            let first = unsafe { Self::pfn_folio(run.pfn) }.cast::<bindings::page>();
-            let count = usize::try_from(run.count).map_err(|_| EINVAL)?;
-            // SAFETY: The run's `count` pages are held order-0 folios, physically contiguous
-            // from `first` by the type invariants; a folio starts with its first page. KHO rolls
-            // a failed range back itself.
-            return to_result(unsafe { bindings::kho_preserve_pages(first, count) });
-        }
-        for j in 0..run.count {
-            // SAFETY: The folios of a run are held and physically contiguous by the type
-            // invariants, so the `j`-th one starts `j << order` frames after the first.
-            let folio = unsafe { Self::pfn_folio(run.pfn + (j << run.order)) };
-            // SAFETY: `folio` is a held folio.
-            if let Err(e) = to_result(unsafe { bindings::kho_preserve_folio(folio) }) {
-                for k in 0..j {
-                    // SAFETY: As above; the folio was preserved just before.
-                    unsafe {
-                        bindings::kho_unpreserve_folio(Self::pfn_folio(run.pfn + (k << run.order)))
-                    };
+    /// Adds `folio`, which holds the file's pages from `index` on, after
+    /// every folio held so far: to the last run if it continues it there
+    /// and in memory and the run has fewer than `max_count` folios, else as
+    /// a new run (`ENOMEM`: it is dropped). The one place runs are formed.
+    fn push(&mut self, index: u64, folio: FolioRange, max_count: u64) -> Result {
+        let folio = match self.runs.last_mut() {
+            Some(last) if last.index + last.folios.pages() == index => {
+                match last.folios.append(folio, max_count) {
+                    Ok(()) => return Ok(()),
+                    Err(folio) => folio,
                 }
-                return Err(e);
             }
-        }
-        Ok(())
-    }
-
-    /// Undoes [`Self::preserve`] of run `i`, with the same `as_pages`; KHO
-    /// warns about what is not preserved.
-    pub fn unpreserve(&self, i: usize, as_pages: bool) {
-        let Some(run) = self.runs.get(i) else {
-            return;
+            _ => folio,
         };
-        if as_pages {
-            if run.order == 0 {
-                // SAFETY: As in `preserve`.
-                unsafe {
-                    let first = Self::pfn_folio(run.pfn).cast::<bindings::page>();
-                    bindings::kho_unpreserve_pages(first, run.count as usize)
-                };
-            }
-            return;
-        }
-        for j in 0..run.count {
-            // SAFETY: As in `preserve`; KHO checks for itself that the folio is preserved.
-            unsafe { bindings::kho_unpreserve_folio(Self::pfn_folio(run.pfn + (j << run.order))) };
-        }
-    }
-}
-
-impl Drop for HeldFolios {
-    fn drop(&mut self) {
-        for run in self.runs.iter() {
-            // SAFETY: Each folio of the run is held by one reference of ours, which goes.
-            unsafe {
-                bindings::memfd_luo_release_folios(run.pfn as usize, run.order, run.count as usize)
-            };
-        }
+        self.runs.push(
+            HeldRun {
+                index,
+                folios: folio,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
     }
 }
 
@@ -462,44 +354,46 @@ impl NewMemfd {
     /// failure the folio comes back with the error, unchanged.
     pub fn add_folio(
         &mut self,
-        folio: IncomingBuffer,
+        folio: Folio,
         index: u64,
-    ) -> core::result::Result<(), (Error, IncomingBuffer)> {
+    ) -> core::result::Result<(), (Error, Folio)> {
         let Ok(index) = usize::try_from(index) else {
             return Err((EFBIG, folio));
         };
-        // SAFETY: The file is a memfd nobody else sees; `folio` is a restored folio with one
-        // reference, which the call consumes on success only.
-        let ret = unsafe {
-            bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.as_folio_ptr(), index)
-        };
+        // SAFETY: The file is a memfd nobody else sees; `folio` is a folio with one reference,
+        // not in any page cache, which the call consumes on success only.
+        let ret =
+            unsafe { bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.as_ptr(), index) };
         match to_result(ret) {
             Ok(()) => {
-                folio.forget();
+                let _ = folio.into_raw();
                 Ok(())
             }
             Err(e) => Err((e, folio)),
         }
     }
 
-    /// Puts `pages`, a range of single pages handed over by the previous
-    /// kernel, into the file from page `index` on, like
-    /// [`Self::add_folio`] for each but faster; `index` moves past the pages
-    /// added. On failure the pages that are not in the file stay in
-    /// `pages`, unchanged, so the same call can be made again.
-    pub fn add_pages(&mut self, pages: &mut IncomingPages, index: &mut u64) -> Result {
-        let (first, nr) = pages.as_raw();
+    /// Puts `pages`, single pages handed over by the previous kernel, into
+    /// the file from page `index` on, like [`Self::add_folio`] for each but
+    /// faster; `index` moves past the pages added. On failure the pages
+    /// that are not in the file stay in `pages`, unchanged, so the same
+    /// call can be made again. `EINVAL` for large folios.
+    pub fn add_pages(&mut self, pages: &mut FolioRange, index: &mut u64) -> Result {
+        if pages.order() != 0 {
+            return Err(EINVAL);
+        }
         let start = usize::try_from(*index).map_err(|_| EFBIG)?;
-        let first = usize::try_from(first).map_err(|_| EFBIG)?;
-        let nr = usize::try_from(nr).map_err(|_| EFBIG)?;
+        let first = usize::try_from(pages.pfn()).map_err(|_| EFBIG)?;
+        let nr = usize::try_from(pages.count()).map_err(|_| EFBIG)?;
         let mut added = 0;
         // SAFETY: The file is a memfd nobody else sees; `first` is the page frame of the first
-        // of `nr` restored, physically contiguous pages with one reference each; the call
-        // consumes the first `added`.
+        // of `nr` physically contiguous pages with one reference each, not in any page cache;
+        // the call consumes the first `added`.
         let ret = unsafe {
             bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, start, &mut added)
         };
-        pages.forget_front(added as u64);
+        // SAFETY: The call took the references of the first `added` pages over.
+        unsafe { pages.forget_front(added as u64) };
         *index += added as u64;
         to_result(ret)
     }
@@ -514,5 +408,44 @@ impl NewMemfd {
 impl Drop for NewMemfd {
     fn drop(&mut self) {
         self.settle();
+    }
+}
+
+#[kunit_tests(rust_kernel_memfd)]
+mod tests {
+    use super::*;
+
+    /// Runs continue where the file and the memory both continue, up to
+    /// the most folios a run may have; a hole starts a new run.
+    #[test]
+    fn runs_break_at_holes_and_at_the_count_limit() -> Result {
+        // SAFETY: A non-compound order-2 allocation, split into four pages with one reference
+        // each: order-0 folios.
+        let pfn = unsafe {
+            let page = bindings::alloc_pages(bindings::GFP_KERNEL, 2);
+            if page.is_null() {
+                return Err(ENOMEM);
+            }
+            bindings::split_page(page, 2);
+            bindings::page_to_pfn(page) as u64
+        };
+        // SAFETY: Each page is an order-0 folio whose reference we own.
+        let page = |i: u64| unsafe { FolioRange::from_raw(pfn + i, 0, 1) };
+        let mut held = HeldFolios { runs: KVVec::new() };
+        held.push(0, page(0), 2)?;
+        held.push(1, page(1), 2)?;
+        // Continues in the file and in memory, but the run is full.
+        held.push(2, page(2), 2)?;
+        // Continues in memory, after a hole in the file.
+        held.push(4, page(3), 2)?;
+        let want = [(0, pfn, 2), (2, pfn + 2, 1), (4, pfn + 3, 1)];
+        assert_eq!(held.runs().len(), want.len());
+        for (run, want) in held.runs().iter().zip(want) {
+            assert_eq!(
+                (run.index(), run.folios().pfn(), run.folios().count()),
+                want
+            );
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * memfd live update: the part of mm/memfd_luo.rs that needs mm/internal.h.
+ * memfd live update: the part of mm/memfd_luo/ that needs mm/internal.h.
  *
  * See include/linux/memfd_luo.h.
  */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * memfd live update: the C helpers of mm/memfd_luo.rs.
+ * memfd live update: the C helpers of mm/memfd_luo/.
  *
- * The memfd file handler is written in Rust (mm/memfd_luo.rs, through the
+ * The memfd file handler is written in Rust (mm/memfd_luo/, through the
  * safe abstraction rust/kernel/memfd.rs). Putting a folio handed over by the
  * previous kernel into a shmem page cache takes functions of mm/internal.h,
  * which only code in mm/ may call: they are wrapped here.

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `memfd-v1` file handler: the callbacks LUO calls.
+//!
+//! Lock order: the handler's `outgoing` mutex, then the file's inode lock
+//! (freezing or thawing its mapping), then the page cache's `i_pages`
+//! lock (holding its folios). The `incoming` mutex is taken alone. Both
+//! are taken inside LUO's transition mutex.
+
+use crate::{
+    incoming::{Incoming, Taken},
+    outgoing::Outgoing,
+    stats::Stats,
+};
+use kernel::{
+    alloc::KVVec,
+    fs::File,
+    liveupdate::FileHandler,
+    memfd::{NewMemfd, Shmem},
+    new_mutex,
+    prelude::*,
+    sync::{aref::ARef, atomic::Relaxed, Arc, Mutex},
+};
+
+/// The `memfd-v1` handler.
+#[pin_data]
+pub(crate) struct MemfdHandler {
+    #[pin]
+    pub(crate) outgoing: Mutex<KVVec<Outgoing>>,
+    #[pin]
+    pub(crate) incoming: Mutex<KVVec<Incoming>>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl MemfdHandler {
+    pub(crate) fn new(stats: Arc<Stats>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            outgoing <- new_mutex!(KVVec::new()),
+            incoming <- new_mutex!(KVVec::new()),
+            stats,
+        })
+    }
+
+    pub(crate) fn set_frozen(shmem: &Shmem<'_>, frozen: bool) {
+        shmem.lock().set_frozen(frozen);
+    }
+
+    /// Builds the memfd of `incoming`, or goes on building it.
+    pub(crate) fn restore(incoming: &mut Incoming) -> Result<ARef<File>> {
+        let info = incoming.info()?;
+        let mut memfd = match incoming.partial.take() {
+            Some(memfd) => memfd,
+            None => {
+                let mut memfd = NewMemfd::new(c"memfd:luo")?;
+                memfd.set_size(info.size)?;
+                memfd.reserve(info.pages)?;
+                memfd
+            }
+        };
+        let filled = incoming
+            .take_folios(|taken| match taken {
+                Taken::Folio(folio, index) => memfd
+                    .add_folio(folio, index)
+                    .map_err(|(e, folio)| (e, Taken::Folio(folio, index))),
+                Taken::Pages(mut pages, mut index) => memfd
+                    .add_pages(&mut pages, &mut index)
+                    .map_err(|e| (e, Taken::Pages(pages, index))),
+            })
+            .and_then(|()| memfd.set_pos(info.pos as i64))
+            // Seals last: nothing may fail after them, since a retry would
+            // add them again and `F_SEAL_SEAL` refuses that.
+            .and_then(|()| memfd.add_seals(info.seals));
+        match filled {
+            Ok(()) => Ok(memfd.into_file()),
+            Err(e) => {
+                if incoming.rejected.is_none() {
+                    incoming.partial = Some(memfd);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[vtable]
+impl FileHandler for MemfdHandler {
+    fn can_preserve(&self, file: &File) -> bool {
+        Shmem::new(file).is_some_and(|shmem| !shmem.is_linked())
+    }
+
+    fn prepare(&self, file: &File) -> Result<u64> {
+        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let mut outgoing = self.outgoing.lock();
+        if outgoing.iter().any(|o| o.inode == shmem.inode_key()) {
+            // Another file of the same inode is preserved.
+            return Err(EBUSY);
+        }
+        outgoing.reserve(1, GFP_KERNEL)?;
+        Self::set_frozen(&shmem, true);
+        match Outgoing::serialize(&shmem) {
+            Ok(o) => {
+                let data = o.data;
+                self.stats.account(&o, true);
+                // Cannot fail: room was reserved above.
+                outgoing.push(o, GFP_KERNEL)?;
+                Ok(data)
+            }
+            Err(e) => {
+                pr_warn!("cannot preserve a memfd: error {}\n", e.to_errno());
+                Self::set_frozen(&shmem, false);
+                Err(e)
+            }
+        }
+    }
+
+    fn freeze(&self, file: &File, data: u64) -> Result<u64> {
+        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let mut outgoing = self.outgoing.lock();
+        let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
+        if shmem.allocs() != o.allocs {
+            // Holes were written since PREPARE: preserve the file again;
+            // the old references and chunks go.
+            // KHO must not keep the old ranges beside the new ones.
+            o.unpreserve();
+            let again = match Outgoing::serialize(&shmem) {
+                Ok(again) => again,
+                Err(e) => {
+                    // The update is cancelled, which unpreserves again.
+                    let _ = o.preserve();
+                    return Err(e);
+                }
+            };
+            self.stats.account(o, false);
+            self.stats.account(&again, true);
+            *o = again;
+        }
+        o.set_pos(shmem.pos().max(0) as u64);
+        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+        if self.stats.damage.load(Relaxed) != 0 {
+            // The header's page count sits at offset 40 of the first chunk.
+            let pages = o.info.pages + 1;
+            o.chunks[0].as_mut_slice()[40..48].copy_from_slice(&pages.to_le_bytes());
+        }
+        Ok(o.data)
+    }
+
+    fn cancel(&self, file: &File, data: u64) {
+        let removed = {
+            let mut outgoing = self.outgoing.lock();
+            let removed = match outgoing.iter().position(|o| o.data == data) {
+                Some(i) => outgoing.remove(i).ok(),
+                None => None,
+            };
+            if let Some(o) = &removed {
+                self.stats.account(o, false);
+            }
+            removed
+        };
+        if let Some(mut o) = removed {
+            o.unpreserve();
+        }
+        if let Some(shmem) = Shmem::new(file) {
+            Self::set_frozen(&shmem, false);
+        }
+    }
+
+    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+        let mut incoming = self.incoming.lock();
+        let index = match incoming.iter().position(|i| i.data == data) {
+            Some(i) => i,
+            None => {
+                incoming.push(Incoming::new(data), GFP_KERNEL)?;
+                incoming.len() - 1
+            }
+        };
+        let file = Self::restore(&mut incoming[index])?;
+        // The memfd owns its memory now.
+        incoming.remove(index)?;
+        Ok(file)
+    }
+
+    fn finish(&self, file: Option<&File>, data: u64) {
+        let mut incoming = self.incoming.lock();
+        let index = incoming.iter().position(|i| i.data == data);
+        if file.is_some() {
+            // Restored: the memfd owns its memory now.
+            if let Some(index) = index {
+                let _ = incoming.remove(index);
+            }
+            return;
+        }
+        let mut entry = match index {
+            Some(index) => match incoming.remove(index) {
+                Ok(entry) => entry,
+                Err(_) => return,
+            },
+            None => Incoming::new(data),
+        };
+        drop(incoming);
+        // Never restored: give the memory back.
+        entry.release();
+    }
+}

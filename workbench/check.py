@@ -128,7 +128,8 @@ def main():
     ap.add_argument('--kernel', required=True)
     ap.add_argument('--guest', required=True, help='directory with init and kselftest/')
     ap.add_argument('--logs', required=True)
-    ap.add_argument('--timeout', type=int, default=180)
+    ap.add_argument('--timeout', type=int, default=180,
+                    help='seconds per kernel a suite boots')
     ap.add_argument('--only', help='run only these suites (comma-separated names)')
     ap.add_argument('--base', help='pristine kernel tree, for host checks')
     ap.add_argument('--append', default='', help='more kernel command line for every suite')
@@ -166,9 +167,10 @@ def main():
             paths.append(os.path.join(args.guest, 'kmemleak_scan'))
         log = os.path.join(args.logs, name + '.log')
         start = time.monotonic()
+        # The timeout is per kernel: a chain boots several.
         run = vmrun.boot(args.kernel, init, plan, paths + files,
                          (append + ' ' + args.append).strip(),
-                         log, args.timeout)
+                         log, args.timeout * stages)
         if mode == 'kunit':
             results = vmrun.collect_kunit(run, name + '/')
         else:

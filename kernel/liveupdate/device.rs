@@ -14,7 +14,10 @@
 use crate::{
     orchestrator::{luo, Orchestrator, Wait},
     state::Event,
-    uapi::{self, off, IoctlArg},
+    uapi::{
+        Arg, FdPreserve, FdRestore, FdUnpreserve, GetFdState, GetState, SetEvent, SetFdEvent,
+        UserArg,
+    },
 };
 use kernel::{
     capability::{capable, Capability},
@@ -67,13 +70,13 @@ impl MiscDevice for LiveUpdateDevice {
     fn ioctl(device: &LiveUpdateDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let luo = device.luo;
         match cmd {
-            c if c == uapi::GET_STATE.cmd => get_state(luo, arg),
-            c if c == uapi::SET_EVENT.cmd => set_event(luo, arg),
-            c if c == uapi::FD_PRESERVE.cmd => fd_preserve(luo, arg),
-            c if c == uapi::FD_UNPRESERVE.cmd => fd_unpreserve(luo, arg),
-            c if c == uapi::FD_RESTORE.cmd => fd_restore(luo, arg),
-            c if c == uapi::GET_FD_STATE.cmd => get_fd_state(luo, arg),
-            c if c == uapi::SET_FD_EVENT.cmd => set_fd_event(luo, arg),
+            GetState::CMD => get_state(luo, arg),
+            SetEvent::CMD => set_event(luo, arg),
+            FdPreserve::CMD => fd_preserve(luo, arg),
+            FdUnpreserve::CMD => fd_unpreserve(luo, arg),
+            FdRestore::CMD => fd_restore(luo, arg),
+            GetFdState::CMD => get_fd_state(luo, arg),
+            SetFdEvent::CMD => set_fd_event(luo, arg),
             _ => Err(ENOTTY),
         }?;
         Ok(0)
@@ -82,16 +85,16 @@ impl MiscDevice for LiveUpdateDevice {
 
 /// `LIVEUPDATE_IOCTL_GET_STATE`: reports the global state.
 fn get_state(luo: &Orchestrator, arg: usize) -> Result {
-    let mut get = IoctlArg::read(&uapi::GET_STATE, arg)?;
-    get.set_u32_at(off::STATE, luo.state().to_uapi());
+    let mut get = UserArg::<GetState>::read(arg)?;
+    get.state = luo.state().to_uapi();
     get.write_back()
 }
 
 /// `LIVEUPDATE_IOCTL_SET_EVENT`: PREPARE, CANCEL or FINISH. FREEZE comes
 /// only from `reboot(LINUX_REBOOT_CMD_KEXEC)`.
 fn set_event(luo: &Orchestrator, arg: usize) -> Result {
-    let set = IoctlArg::read(&uapi::SET_EVENT, arg)?;
-    match Event::from_uapi(set.u32_at(off::EVENT)) {
+    let set = UserArg::<SetEvent>::read(arg)?;
+    match Event::from_uapi(set.event) {
         None | Some(Event::Freeze) => Err(EOPNOTSUPP),
         Some(event) => luo.event(event, Wait::Interruptible),
     }
@@ -99,58 +102,55 @@ fn set_event(luo: &Orchestrator, arg: usize) -> Result {
 
 /// `LIVEUPDATE_IOCTL_FD_PRESERVE`: keeps the file `fd` under `token`.
 fn fd_preserve(luo: &Orchestrator, arg: usize) -> Result {
-    let preserve = IoctlArg::read(&uapi::FD_PRESERVE, arg)?;
-    let fd = u32::try_from(preserve.u32_at(off::FD) as i32).map_err(|_| EBADF)?;
+    let preserve = UserArg::<FdPreserve>::read(arg)?;
+    let fd = u32::try_from(preserve.fd).map_err(|_| EBADF)?;
     let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
     // SAFETY: This runs in an ioctl, where the current thread holds no `fdget_pos()`.
     let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
-    luo.fd_preserve(preserve.u64_at(off::TOKEN), file)
+    luo.fd_preserve(preserve.token, file)
 }
 
 /// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`.
 fn fd_unpreserve(luo: &Orchestrator, arg: usize) -> Result {
-    let unpreserve = IoctlArg::read(&uapi::FD_UNPRESERVE, arg)?;
-    if unpreserve.u32_at(off::RESERVED) != 0 {
+    let unpreserve = UserArg::<FdUnpreserve>::read(arg)?;
+    if unpreserve.reserved != 0 {
         return Err(EOPNOTSUPP);
     }
-    luo.fd_unpreserve(unpreserve.u64_at(off::TOKEN))
+    luo.fd_unpreserve(unpreserve.token)
 }
 
 /// `LIVEUPDATE_IOCTL_FD_RESTORE`: a new fd for an incoming token. The fd
 /// number is written back first and `fd_install()` comes last, so a failing
 /// call leaves no fd.
 fn fd_restore(luo: &Orchestrator, arg: usize) -> Result {
-    let mut restore = IoctlArg::read(&uapi::FD_RESTORE, arg)?;
+    let mut restore = UserArg::<FdRestore>::read(arg)?;
     let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
-    restore.set_u32_at(off::FD, reservation.reserved_fd());
+    restore.fd = reservation.reserved_fd() as i32;
     restore.write_back()?;
-    let file = luo.fd_restore(restore.u64_at(off::TOKEN))?;
+    let file = luo.fd_restore(restore.token)?;
     reservation.fd_install(file);
     Ok(())
 }
 
 /// `LIVEUPDATE_IOCTL_GET_FD_STATE`.
 fn get_fd_state(luo: &Orchestrator, arg: usize) -> Result {
-    let mut get = IoctlArg::read(&uapi::GET_FD_STATE, arg)?;
-    if !get.is_zero(off::FD_RESERVED..off::FD_TOKEN)
-        || !get.is_zero(off::FD_RESERVED2..uapi::GET_FD_STATE.size)
-    {
+    let mut get = UserArg::<GetFdState>::read(arg)?;
+    if get.reserved != [0; 3] || get.reserved2 != 0 {
         return Err(EOPNOTSUPP);
     }
-    let incoming = match get.u8_at(off::FD_INCOMING) {
+    let incoming = match get.incoming {
         0 => false,
         1 => true,
         _ => return Err(EINVAL),
     };
-    let state = luo.fd_state(get.u64_at(off::FD_TOKEN), incoming)?;
-    get.set_u32_at(off::FD_STATE, state.to_uapi());
+    get.state = luo.fd_state(get.token, incoming)?.to_uapi();
     get.write_back()
 }
 
 /// `LIVEUPDATE_IOCTL_SET_FD_EVENT`: one file ahead of, or back from, the
 /// global state.
 fn set_fd_event(luo: &Orchestrator, arg: usize) -> Result {
-    let set = IoctlArg::read(&uapi::SET_FD_EVENT, arg)?;
-    let event = Event::from_uapi(set.u32_at(off::EVENT)).ok_or(EOPNOTSUPP)?;
-    luo.fd_event(set.u64_at(off::TOKEN), event)
+    let set = UserArg::<SetFdEvent>::read(arg)?;
+    let event = Event::from_uapi(set.event).ok_or(EOPNOTSUPP)?;
+    luo.fd_event(set.token, event)
 }

@@ -270,64 +270,36 @@ fn parse(blob: &[u8]) -> core::result::Result<Handover, &'static str> {
     if subsystems.property_string(b"compatible") != Ok(Some(SUBSYSTEMS_COMPATIBLE)) {
         return Err("unknown subsystems version (compatible is not subsystems-v1)");
     }
-    let mut incoming = KVec::new();
+    let mut incoming: KVec<Incoming> = KVec::new();
     let mut files_at = None;
-    let mut error = None;
-    let walk = subsystems.for_each_property(|name, value| {
+    for property in subsystems.properties() {
+        let (name, value) = property.map_err(|_| "malformed FDT")?;
         if name == b"compatible" {
-            return Ok(());
+            continue;
         }
+        let value: Option<[u8; 8]> = value.try_into().ok();
         if name == FILE_DESCRIPTORS && files_at.is_none() {
-            let phys: [u8; 8] = value.try_into().map_err(|_| {
-                error = Some("file-descriptors is not a u64");
-                EINVAL
-            })?;
+            let phys = value.ok_or("file-descriptors is not a u64")?;
             files_at = Some(u64::from_be_bytes(phys));
-            return Ok(());
+            continue;
         }
-        let why = if !valid_name(name) {
-            Some("invalid subsystem name")
-        } else if value.len() != 8 {
-            Some("subsystem data is not a u64")
-        } else if incoming.len() >= MAX_SUBSYSTEMS {
-            Some("too many subsystems")
-        } else if incoming
-            .iter()
-            .any(|i: &Incoming| i.name.to_bytes() == name)
-        {
-            Some("duplicate subsystem name")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            error = Some(why);
-            return Err(EINVAL);
+        if !valid_name(name) {
+            return Err("invalid subsystem name");
         }
-        let mut data = [0u8; 8];
-        data.copy_from_slice(value);
-        let name = owned_name(name)?;
-        incoming.push(
-            Incoming {
-                name,
-                data: u64::from_be_bytes(data),
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
-    });
-    if let Err(e) = walk {
-        return Err(error.unwrap_or(if e == ENOMEM {
-            "out of memory"
-        } else {
-            "malformed FDT"
-        }));
+        let data = value.ok_or("subsystem data is not a u64")?;
+        if incoming.len() >= MAX_SUBSYSTEMS {
+            return Err("too many subsystems");
+        }
+        if incoming.iter().any(|i| i.name.to_bytes() == name) {
+            return Err("duplicate subsystem name");
+        }
+        let name = owned_name(name).map_err(|_| "out of memory")?;
+        let data = u64::from_be_bytes(data);
+        incoming
+            .push(Incoming { name, data }, GFP_KERNEL)
+            .map_err(|_| "out of memory")?;
     }
-    let mut nested = false;
-    let _ = subsystems.for_each_subnode(|_| {
-        nested = true;
-        Ok(())
-    });
-    if nested {
+    if subsystems.subnodes().next().is_some() {
         return Err("unexpected node in subsystems");
     }
     let files = match files_at {

@@ -419,56 +419,33 @@ impl<'a> Node<'a> {
         self.name
     }
 
-    /// Calls `f` for each property (name, value), in order.
-    pub fn for_each_property(&self, mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result) -> Result {
-        let mut offset = self.body;
-        loop {
-            match self.fdt.token(offset)? {
-                (Token::Prop { name, value }, next) => {
-                    f(name, value)?;
-                    offset = next;
-                }
-                _ => return Ok(()),
-            }
+    /// The properties (name, value), in order. A malformed blob ends the
+    /// walk with one `Err`.
+    pub fn properties(&self) -> Properties<'a> {
+        Properties {
+            fdt: self.fdt,
+            offset: Some(self.body),
         }
     }
 
-    /// Calls `f` for each direct child node, in order.
-    pub fn for_each_subnode(&self, mut f: impl FnMut(Node<'a>) -> Result) -> Result {
-        let mut offset = self.body;
-        let mut depth = 0usize;
-        loop {
-            let (token, next) = self.fdt.token(offset)?;
-            match token {
-                Token::BeginNode(name) => {
-                    if depth == 0 {
-                        f(Node {
-                            fdt: self.fdt,
-                            name,
-                            body: next,
-                        })?;
-                    }
-                    depth += 1;
-                }
-                Token::EndNode if depth == 0 => return Ok(()),
-                Token::EndNode => depth -= 1,
-                Token::Prop { .. } => {}
-                Token::End => return Err(EINVAL),
-            }
-            offset = next;
+    /// The direct child nodes, in order. A malformed blob ends the walk
+    /// with one `Err`.
+    pub fn subnodes(&self) -> Subnodes<'a> {
+        Subnodes {
+            fdt: self.fdt,
+            offset: Some(self.body),
         }
     }
 
     /// The value of property `name`, if the node has it.
     pub fn property(&self, name: &[u8]) -> Result<Option<&'a [u8]>> {
-        let mut found = None;
-        self.for_each_property(|n, v| {
-            if n == name && found.is_none() {
-                found = Some(v);
+        for property in self.properties() {
+            match property? {
+                (n, value) if n == name => return Ok(Some(value)),
+                _ => (),
             }
-            Ok(())
-        })?;
-        Ok(found)
+        }
+        Ok(None)
     }
 
     /// The value of the big-endian `u64` property `name`; `EINVAL` if it
@@ -503,14 +480,91 @@ impl<'a> Node<'a> {
 
     /// The child node `name`, if there is one.
     pub fn subnode(&self, name: &[u8]) -> Result<Option<Node<'a>>> {
-        let mut found = None;
-        self.for_each_subnode(|node| {
-            if node.name == name && found.is_none() {
-                found = Some(node);
+        for node in self.subnodes() {
+            let node = node?;
+            if node.name == name {
+                return Ok(Some(node));
             }
-            Ok(())
-        })?;
-        Ok(found)
+        }
+        Ok(None)
+    }
+}
+
+/// The properties of a [`Node`], from [`Node::properties`].
+pub struct Properties<'a> {
+    fdt: Fdt<'a>,
+    /// The next token; `None` once the walk ended.
+    offset: Option<usize>,
+}
+
+impl<'a> Iterator for Properties<'a> {
+    type Item = Result<(&'a [u8], &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let offset = self.offset.take()?;
+        match self.fdt.token(offset) {
+            Ok((Token::Prop { name, value }, next)) => {
+                self.offset = Some(next);
+                Some(Ok((name, value)))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// The direct child nodes of a [`Node`], from [`Node::subnodes`].
+pub struct Subnodes<'a> {
+    fdt: Fdt<'a>,
+    /// The next token; `None` once the walk ended.
+    offset: Option<usize>,
+}
+
+impl<'a> Iterator for Subnodes<'a> {
+    type Item = Result<Node<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut offset = self.offset.take()?;
+        loop {
+            let (token, next) = match self.fdt.token(offset) {
+                Ok(token) => token,
+                Err(e) => return Some(Err(e)),
+            };
+            match token {
+                Token::BeginNode(name) => {
+                    let node = Node {
+                        fdt: self.fdt,
+                        name,
+                        body: next,
+                    };
+                    // The next call goes on after this child's subtree.
+                    return Some(skip_node(self.fdt, next).map(|after| {
+                        self.offset = Some(after);
+                        node
+                    }));
+                }
+                Token::EndNode => return None,
+                Token::Prop { .. } => offset = next,
+                Token::End => return Some(Err(EINVAL)),
+            }
+        }
+    }
+}
+
+/// The offset after the `END_NODE` of the node whose body starts at
+/// `offset`.
+fn skip_node(fdt: Fdt<'_>, mut offset: usize) -> Result<usize> {
+    let mut depth = 0usize;
+    loop {
+        let (token, next) = fdt.token(offset)?;
+        match token {
+            Token::BeginNode(_) => depth += 1,
+            Token::EndNode if depth == 0 => return Ok(next),
+            Token::EndNode => depth -= 1,
+            Token::Prop { .. } => {}
+            Token::End => return Err(EINVAL),
+        }
+        offset = next;
     }
 }
 
@@ -549,14 +603,13 @@ mod tests {
     /// Visits every node and property, as a consumer would.
     fn walk(node: Node<'_>) -> Result<usize> {
         let mut count = 1;
-        node.for_each_property(|_, _| {
+        for property in node.properties() {
+            property?;
             count += 1;
-            Ok(())
-        })?;
-        node.for_each_subnode(|child| {
-            count += walk(child)?;
-            Ok(())
-        })?;
+        }
+        for child in node.subnodes() {
+            count += walk(child?)?;
+        }
         let _ = node.property_u64(b"alpha");
         let _ = node.property_string(b"compatible");
         Ok(count)

@@ -26,6 +26,8 @@ use kernel::{
 
 /// The files tree's compatible.
 const COMPATIBLE: &[u8] = b"file-descriptors-v1";
+/// Why a hand-over is refused when memory runs out while reading it.
+const OOM: &str = "out of memory";
 /// The most files one hand-over may carry.
 pub(crate) const MAX_FILES: usize = 65536;
 
@@ -128,38 +130,22 @@ fn parse(blob: &[u8]) -> core::result::Result<KVec<IncomingFile>, &'static str> 
         return Err("unknown file-descriptors version");
     }
     let mut files: KVec<IncomingFile> = KVec::new();
-    let mut error = None;
-    let walk = root.for_each_subnode(|node| {
-        let why = (|| {
-            let token = parse_token_name(node.name()).ok_or("bad token node name")?;
-            if files.len() >= MAX_FILES {
-                return Err("too many files");
-            }
-            let compatible = match node.property_string(b"compatible") {
-                Ok(Some(c)) if valid_name(c) => c,
-                _ => return Err("bad file handler compatible"),
-            };
-            let data = match node.property_u64(b"data") {
-                Ok(Some(d)) => d,
-                _ => return Err("file data is not a u64"),
-            };
-            Ok((token, compatible, data))
-        })();
-        let (token, compatible, data) = match why {
-            Ok(v) => v,
-            Err(why) => {
-                error = Some(why);
-                return Err(EINVAL);
-            }
+    for node in root.subnodes() {
+        let node = node.map_err(|_| "malformed file-descriptors FDT")?;
+        let token = parse_token_name(node.name()).ok_or("bad token node name")?;
+        if files.len() >= MAX_FILES {
+            return Err("too many files");
+        }
+        let compatible = match node.property_string(b"compatible") {
+            Ok(Some(c)) if valid_name(c) => c,
+            _ => return Err("bad file handler compatible"),
         };
-        files.push(
-            IncomingFile::new(token, owned_name(compatible)?, data),
-            GFP_KERNEL,
-        )?;
-        Ok(())
-    });
-    if walk.is_err() {
-        return Err(error.unwrap_or("malformed file-descriptors FDT"));
+        let data = match node.property_u64(b"data") {
+            Ok(Some(d)) => d,
+            _ => return Err("file data is not a u64"),
+        };
+        let file = IncomingFile::new(token, owned_name(compatible).map_err(|_| OOM)?, data);
+        files.push(file, GFP_KERNEL).map_err(|_| OOM)?;
     }
     // Sorted, duplicates are neighbours: O(n log n) for any input.
     files.sort_unstable_by_key(|f| f.token);

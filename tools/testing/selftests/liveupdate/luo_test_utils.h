@@ -15,84 +15,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/liveupdate.h>
-
+#include "luo_ioctl.h"
 #include "luo_selftests.h"
 
-#define LUO_DEVICE	"/dev/liveupdate"
-#define LUO_SYSFS_STATE	"/sys/kernel/liveupdate/state"
 #define KHO_IN_FDT	"/sys/kernel/debug/kho/in/fdt"
 #define KHO_IN_LUO	"/sys/kernel/debug/kho/in/sub_fdts/LUO"
 #define LUO_SELFTEST	"/sys/kernel/debug/" LUO_SELFTEST_DEBUGFS_DIR "/" LUO_SELFTEST_DEBUGFS_FILE
-#define LUO_SYSFS_HANDOVER "/sys/kernel/liveupdate/handover"
 #define KHO_OUT_LUO	"/sys/kernel/debug/kho/out/sub_fdts/LUO"
 #define LUO_PAGE_SIZE	4096
-
-static inline int luo_open(void)
-{
-	return open(LUO_DEVICE, O_RDWR | O_CLOEXEC);
-}
-
-/* The global state through LIVEUPDATE_IOCTL_GET_STATE, or -errno. */
-static inline int luo_get_state(int fd)
-{
-	struct liveupdate_ioctl_get_state arg = { .size = sizeof(arg) };
-
-	if (ioctl(fd, LIVEUPDATE_IOCTL_GET_STATE, &arg))
-		return -errno;
-	return arg.state;
-}
-
-/* LIVEUPDATE_IOCTL_SET_EVENT: 0 or -errno. */
-static inline int luo_set_event(int fd, __u32 event)
-{
-	struct liveupdate_ioctl_set_event arg = { .size = sizeof(arg), .event = event };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_PRESERVE: 0 or -errno. */
-static inline int luo_fd_preserve(int fd, int file, __u64 token)
-{
-	struct liveupdate_ioctl_fd_preserve arg = { .size = sizeof(arg), .fd = file,
-						    .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_PRESERVE, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_UNPRESERVE: 0 or -errno. */
-static inline int luo_fd_unpreserve(int fd, __u64 token)
-{
-	struct liveupdate_ioctl_fd_unpreserve arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_UNPRESERVE, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_RESTORE: the new fd or -errno. */
-static inline int luo_fd_restore(int fd, __u64 token)
-{
-	struct liveupdate_ioctl_fd_restore arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_RESTORE, &arg) ? -errno : arg.fd;
-}
-
-/* LIVEUPDATE_IOCTL_GET_FD_STATE: the state or -errno. */
-static inline int luo_fd_state(int fd, __u64 token, int incoming)
-{
-	struct liveupdate_ioctl_get_fd_state arg = { .size = sizeof(arg), .token = token,
-						     .incoming = incoming };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &arg) ? -errno : (int)arg.state;
-}
-
-/* LIVEUPDATE_IOCTL_SET_FD_EVENT: 0 or -errno. */
-static inline int luo_fd_event(int fd, __u64 token, __u32 event)
-{
-	struct liveupdate_ioctl_set_fd_event arg = { .size = sizeof(arg), .event = event,
-						     .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_SET_FD_EVENT, &arg) ? -errno : 0;
-}
 
 static inline int luo_selftest_open(void)
 {

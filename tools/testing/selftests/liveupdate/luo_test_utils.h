@@ -171,13 +171,33 @@ static inline int luo_attach_file(const char *path, const char *name)
 
 /*
  * main() of a two-stage kexec test (include ../kselftest.h first): the VM
- * harness runs "PROG 1" before the kexec and "PROG 2" after it.
+ * harness runs "PROG 1" before the kexec and "PROG 2" after it; the stages
+ * read any arguments that follow ("PROG 1 ARG...") with luo_stage_arg().
  */
 #define LUO_KEXEC_TEST_MAIN(stage1, stage2)				\
 	LUO_KEXEC_TEST_MAIN3(stage1, stage2, luo_no_stage)
 
 static inline void luo_no_stage(void)
 {
+}
+
+/* The command line of a kexec test, kept by its main(). */
+static inline char ***luo_stage_argv(void)
+{
+	static char **argv;
+
+	return &argv;
+}
+
+/* Argument i after the stage ("PROG <stage> ARG0 ARG1..."), or NULL. */
+static inline const char *luo_stage_arg(int i)
+{
+	char **argv = *luo_stage_argv();
+
+	for (int n = 0; n < i + 2; n++)
+		if (!argv || !argv[n])
+			return NULL;
+	return argv[i + 2];
 }
 
 /* main() of a three-stage kexec test. */
@@ -187,6 +207,7 @@ int main(int argc, char **argv)						\
 	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
 	typeof(luo_no_stage) *third = (stage3);				\
 									\
+	*luo_stage_argv() = argv;					\
 	ksft_print_header();						\
 	if (stage == 1)							\
 		stage1();						\

@@ -56,8 +56,8 @@ PHASES = [
 
 def one_run(side, kernel, prog, case, index, args):
     log = os.path.join(args.out, '%s-%s-%d.log' % (side, case, index))
-    plan = 'kexec /bin/%s 2\n' % os.path.basename(prog)
-    append = 'liveupdate=on kunit.enable=0 luobench.case=' + case
+    plan = 'kexec /bin/%s 2 %s\n' % (os.path.basename(prog), case)
+    append = 'liveupdate=on kunit.enable=0'
     run = vmrun.boot(kernel, args.init, plan, [prog], append, log, args.timeout, mem=args.mem)
     row = {'side': side, 'case': case, 'run': index}
     t = {}

@@ -9,6 +9,18 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 make -s -C "$SRC_DIR" O="$OBJ_DIR" headers
+# Whether the program $1 must be built again: it is not newer than all of
+# its sources $2...
+stale() {
+	local bin=$1 f
+
+	shift
+	for f; do
+		[ "$bin" -nt "$f" ] || return 0
+	done
+	return 1
+}
+UAPI_H=$OBJ_DIR/usr/include/linux/liveupdate.h
 mkdir -p "$GUEST_DIR/kselftest"
 for prog in init kmemleak_scan; do
 	if [ ! "$GUEST_DIR/$prog" -nt "$REPO/workbench/guest/$prog.c" ]; then
@@ -18,8 +30,9 @@ done
 for ex in "$REPO"/workbench/examples/*.c; do
 	bin=$GUEST_DIR/examples/$(basename "$ex" .c)
 	mkdir -p "$GUEST_DIR/examples"
-	if [ ! "$bin" -nt "$ex" ] || [ "$OBJ_DIR/usr/include/linux/liveupdate.h" -nt "$bin" ]; then
-		gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -o "$bin" "$ex"
+	if stale "$bin" "$ex" "$UAPI_H" "$REPO"/tools/liveupdate/*.h; then
+		gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
+			-I"$REPO/tools/liveupdate" -o "$bin" "$ex"
 	fi
 done
 # luoctl (tools/liveupdate) and the demo around it (demo/)
@@ -31,7 +44,7 @@ for prog in demo workload; do
 		-o "$GUEST_DIR/demo/$prog" "$REPO/workbench/demo/$prog.c"
 done
 mkdir -p "$GUEST_DIR/bench"
-gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
+gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -I"$REPO/tools/liveupdate" \
 	-o "$GUEST_DIR/bench/bench_ours" "$REPO/workbench/bench/bench_ours.c"
 make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
@@ -42,9 +55,11 @@ mkdir -p "$GUEST_DIR/kselftest32"
 for prog in liveupdate luo_files luo_memfd; do
 	src=$SRC_DIR/tools/testing/selftests/liveupdate/$prog.c
 	bin=$GUEST_DIR/kselftest32/$prog
-	if [ ! "$bin" -nt "$src" ] || [ "$OBJ_DIR/usr/include/linux/liveupdate.h" -nt "$bin" ]; then
+	if stale "$bin" "$src" "$UAPI_H" "$SRC_DIR"/tools/testing/selftests/liveupdate/*.h \
+		 "$SRC_DIR"/tools/liveupdate/*.h "$SRC_DIR/kernel/liveupdate/luo_selftests.h"; then
 		gcc -m32 -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
-			-I"$SRC_DIR/kernel/liveupdate" -o "$bin" "$src" -lpthread
+			-I"$SRC_DIR/kernel/liveupdate" -I"$SRC_DIR/tools/liveupdate" \
+			-o "$bin" "$src" -lpthread
 	fi
 done
 log "guest programs in $GUEST_DIR"

@@ -22,8 +22,9 @@ import vmrun
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
 # path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
-# programs (paths relative to the guest build directory), optionally more
-# files the programs need in /bin (not run by the plan)
+# programs (paths relative to the guest build directory, each followed by
+# its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."),
+# optionally more files the programs need in /bin (not run by the plan)
 SUITES = [
     ('kunit', 'kunit', 'liveupdate=on', []),
     ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
@@ -51,14 +52,13 @@ SUITES = [
     ('kexec_release', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_release']),
     ('kexec_memfd_collapse', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_collapse']),
 ] + [
-    ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on luotest.damage=%d' % kind,
-     ['kselftest/luo_kexec_damaged']) for kind in range(1, 7)
+    ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on',
+     ['kselftest/luo_kexec_damaged %d' % kind]) for kind in range(1, 7)
 ] + [
     ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
-    # luoctl and the demo of 'make demo', with a small workload
-    ('demo', 'kexec', 'liveupdate=on luodemo.size=16 luodemo.run=1', ['demo/demo'],
-     ['demo/workload', 'luoctl']),
+    # luoctl and the demo of 'make demo', with a small workload (16 MiB, 1 s)
+    ('demo', 'kexec', 'liveupdate=on', ['demo/demo 16 1'], ['demo/workload', 'luoctl']),
 ]
 
 
@@ -149,18 +149,20 @@ def main():
     for name, mode, append, progs, *extra in SUITES:
         if only and name not in only:
             continue
-        paths = [os.path.join(args.guest, p) for p in progs]
+        cmds = [p.split() for p in progs]
+        paths = [os.path.join(args.guest, c[0]) for c in cmds]
         files = [os.path.join(args.guest, p) for p in (extra[0] if extra else [])]
         missing = [p for p in paths + files if not os.path.exists(p)]
         if missing:
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
-        names = [os.path.basename(p) for p in progs]
+        names = [os.path.basename(c[0]) for c in cmds]
         stages = {'kexec': 2, 'kexec3': 3, 'kexec6': 6}.get(mode, 1)
         if stages > 1:
-            plan = ''.join('kexec /bin/%s %d\n' % (p, stages) for p in names)
+            plan = ''.join('kexec /bin/%s\n' % ' '.join([n, str(stages)] + c[1:])
+                           for n, c in zip(names, cmds))
         else:
-            plan = ''.join('run /bin/%s\n' % p for p in names)
+            plan = ''.join('run /bin/%s\n' % ' '.join([n] + c[1:]) for n, c in zip(names, cmds))
         expect = [(p, s) for p in names for s in range(1, stages + 1)]
         if args.debug:
             plan += 'last /bin/kmemleak_scan\n'

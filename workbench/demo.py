@@ -138,12 +138,12 @@ def main():
         sys.exit('demo: not built: %s (make guest)' % ' '.join(missing))
     # The test kernel has KUnit suites built in; they would run at every boot
     # and count as blackout.
-    append = 'liveupdate=on kunit.enable=0 luodemo.size=%d luodemo.run=%d' % (args.size,
-                                                                              args.run)
+    append = 'liveupdate=on kunit.enable=0'
+    plan = 'kexec /bin/demo 2 %d %d\n' % (args.size, args.run)
     print('demo: booting %s with "%s", a %d MiB workload; serial log %s'
           % (args.kernel, append, args.size, args.log), flush=True)
     stream = Stream(args.verbose)
-    run = vmrun.boot(args.kernel, os.path.join(args.guest, 'init'), 'kexec /bin/demo 2\n',
+    run = vmrun.boot(args.kernel, os.path.join(args.guest, 'init'), plan,
                      progs, append, args.log, args.timeout, mem=args.mem, on_line=stream)
     results = vmrun.collect(run, 'demo/', [('demo', 1), ('demo', 2)])
 

@@ -85,6 +85,8 @@
 #include <linux/liveupdate.h>
 #include <linux/reboot.h>
 
+#include "luo_ioctl.h"
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -92,9 +94,6 @@
 #define SYS_pidfd_getfd 438
 #endif
 
-#define LUO_DEVICE		"/dev/liveupdate"
-#define LUO_STATE_FILE		"/sys/kernel/liveupdate/state"
-#define LUO_HANDOVER_FILE	"/sys/kernel/liveupdate/handover"
 #define KEXEC_LOADED_FILE	"/sys/kernel/kexec_loaded"
 #define DEFAULT_SOCKET		"/run/luoctl.sock"
 #define MANIFEST_TOKEN		0x6c756f63746c6d66ULL
@@ -174,7 +173,7 @@ static const char *errname(int err)
 /* The global state from sysfs, without the newline; "unknown" if unreadable. */
 static const char *sysfs_state(char *buf, size_t len)
 {
-	int fd = open(LUO_STATE_FILE, O_RDONLY | O_CLOEXEC);
+	int fd = open(LUO_SYSFS_STATE, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
 
 	if (fd >= 0)
@@ -184,15 +183,6 @@ static const char *sysfs_state(char *buf, size_t len)
 	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return buf;
-}
-
-static int get_state(struct luoctl *l)
-{
-	struct liveupdate_ioctl_get_state arg = { .size = sizeof(arg) };
-
-	if (ioctl(l->dev, LIVEUPDATE_IOCTL_GET_STATE, &arg))
-		return -errno;
-	return arg.state;
 }
 
 /*
@@ -407,51 +397,6 @@ static void drop_file(struct luoctl *l, struct luo_file *f)
 	*f = l->files[--l->nr_files];
 }
 
-static int fd_state(struct luoctl *l, __u64 token, bool incoming)
-{
-	struct liveupdate_ioctl_get_fd_state arg = {
-		.size = sizeof(arg),
-		.incoming = incoming,
-		.token = token,
-	};
-
-	if (ioctl(l->dev, LIVEUPDATE_IOCTL_GET_FD_STATE, &arg))
-		return -errno;
-	return arg.state;
-}
-
-static int set_event(struct luoctl *l, __u32 event)
-{
-	struct liveupdate_ioctl_set_event arg = { .size = sizeof(arg), .event = event };
-
-	return ioctl(l->dev, LIVEUPDATE_IOCTL_SET_EVENT, &arg) ? -errno : 0;
-}
-
-static int fd_preserve(struct luoctl *l, int fd, __u64 token)
-{
-	struct liveupdate_ioctl_fd_preserve arg = {
-		.size = sizeof(arg),
-		.fd = fd,
-		.token = token,
-	};
-
-	return ioctl(l->dev, LIVEUPDATE_IOCTL_FD_PRESERVE, &arg) ? -errno : 0;
-}
-
-static int fd_unpreserve(struct luoctl *l, __u64 token)
-{
-	struct liveupdate_ioctl_fd_unpreserve arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(l->dev, LIVEUPDATE_IOCTL_FD_UNPRESERVE, &arg) ? -errno : 0;
-}
-
-static int fd_restore(struct luoctl *l, __u64 token)
-{
-	struct liveupdate_ioctl_fd_restore arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(l->dev, LIVEUPDATE_IOCTL_FD_RESTORE, &arg) ? -errno : arg.fd;
-}
-
 /* --- the manifest --------------------------------------------------------- */
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -490,7 +435,7 @@ static int manifest_preserve(struct luoctl *l)
 			ret = -errno;
 	}
 	if (!ret)
-		ret = fd_preserve(l, fd, MANIFEST_TOKEN);
+		ret = luo_fd_preserve(l->dev, fd, MANIFEST_TOKEN);
 	close(fd);
 	if (!ret)
 		l->manifest_out = true;
@@ -499,7 +444,7 @@ static int manifest_preserve(struct luoctl *l)
 
 static void manifest_drop(struct luoctl *l)
 {
-	if (l->manifest_out && !fd_unpreserve(l, MANIFEST_TOKEN))
+	if (l->manifest_out && !luo_fd_unpreserve(l->dev, MANIFEST_TOKEN))
 		l->manifest_out = false;
 }
 
@@ -514,7 +459,7 @@ static int manifest_read(struct luoctl *l)
 	struct stat st;
 	int fd, n = 0, total = 0, ret = 0;
 
-	fd = fd_restore(l, MANIFEST_TOKEN);
+	fd = luo_fd_restore(l->dev, MANIFEST_TOKEN);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) || st.st_size < (off_t)strlen(MANIFEST_MAGIC) ||
@@ -581,13 +526,13 @@ static int manifest_read(struct luoctl *l)
 static int cmd_status(struct luoctl *l, FILE *out)
 {
 	char hbuf[256];
-	int state = get_state(l), i, fd, shown = 0;
+	int state = luo_get_state(l->dev), i, fd, shown = 0;
 	ssize_t n;
 
 	if (state < 0)
 		return fail(l, out, OP_GET_STATE, -state, "GET_STATE");
 	fprintf(out, "state: %s\n", state_name(state));
-	fd = open(LUO_HANDOVER_FILE, O_RDONLY | O_CLOEXEC);
+	fd = open(LUO_SYSFS_HANDOVER, O_RDONLY | O_CLOEXEC);
 	n = fd >= 0 ? read(fd, hbuf, sizeof(hbuf) - 1) : -1;
 	if (fd >= 0)
 		close(fd);
@@ -605,7 +550,7 @@ static int cmd_status(struct luoctl *l, FILE *out)
 
 		if (f->incoming)
 			continue;
-		s = fd_state(l, f->token, false);
+		s = luo_fd_state(l->dev, f->token, false);
 		fprintf(out, "  0x%016llx  %-9s %s\n", (unsigned long long)f->token,
 			s < 0 ? errname(-s) : state_name(s), f->name);
 		shown++;
@@ -627,7 +572,7 @@ static int cmd_status(struct luoctl *l, FILE *out)
 			what = "restored";
 		else if (f->fd >= 0)
 			what = "restored, not handed over";
-		else if (fd_state(l, f->token, true) == -ENOENT)
+		else if (luo_fd_state(l->dev, f->token, true) == -ENOENT)
 			what = "gone";
 		else
 			what = "waiting";
@@ -635,7 +580,7 @@ static int cmd_status(struct luoctl *l, FILE *out)
 			f->name);
 		shown++;
 	}
-	if (!l->daemon && fd_state(l, MANIFEST_TOKEN, true) >= 0)
+	if (!l->daemon && luo_fd_state(l->dev, MANIFEST_TOKEN, true) >= 0)
 		fprintf(out, "%s",
 			"  (a luoctl manifest was handed over: start luoctl daemon to list it)\n");
 	else if (!l->manifest_seen)
@@ -682,7 +627,7 @@ static int cmd_preserve(struct luoctl *l, FILE *out, int argc, char **argv)
 		return fail(l, out, OP_GETFD, ret, "preserve: pidfd_getfd(pid %d, fd %d)", pid,
 			    tfd);
 
-	ret = fd_preserve(l, fd, token);
+	ret = luo_fd_preserve(l->dev, fd, token);
 	if (ret) {
 		close(fd);
 		return fail(l, out, OP_PRESERVE, -ret, "preserve 0x%llx (pid %d fd %d)", token,
@@ -718,7 +663,7 @@ static int cmd_unpreserve(struct luoctl *l, FILE *out, int argc, char **argv)
 			token);
 		return 1;
 	}
-	ret = fd_unpreserve(l, token);
+	ret = luo_fd_unpreserve(l->dev, token);
 	if (ret)
 		return fail(l, out, OP_UNPRESERVE, -ret, "unpreserve 0x%llx", token);
 	f = find_file(l, token, false);
@@ -732,13 +677,13 @@ static int cmd_prepare(struct luoctl *l, FILE *out)
 {
 	int ret, i, n = 0;
 
-	ret = get_state(l);
+	ret = luo_get_state(l->dev);
 	if (ret != LIVEUPDATE_STATE_NORMAL)
 		return fail(l, out, OP_PREPARE, ret < 0 ? -ret : EBUSY, "prepare");
 	ret = manifest_preserve(l);
 	if (ret)
 		return fail(l, out, OP_PREPARE, -ret, "prepare: preserving the manifest");
-	ret = set_event(l, LIVEUPDATE_PREPARE);
+	ret = luo_set_event(l->dev, LIVEUPDATE_PREPARE);
 	if (ret) {
 		manifest_drop(l);
 		return fail(l, out, OP_PREPARE, -ret, "prepare");
@@ -751,7 +696,7 @@ static int cmd_prepare(struct luoctl *l, FILE *out)
 
 static int cmd_cancel(struct luoctl *l, FILE *out)
 {
-	int ret = set_event(l, LIVEUPDATE_CANCEL);
+	int ret = luo_set_event(l->dev, LIVEUPDATE_CANCEL);
 
 	if (ret)
 		return fail(l, out, OP_CANCEL, -ret, "cancel");
@@ -762,7 +707,7 @@ static int cmd_cancel(struct luoctl *l, FILE *out)
 
 static int cmd_finish(struct luoctl *l, FILE *out)
 {
-	int ret = set_event(l, LIVEUPDATE_FINISH), i, restored = 0, released = 0;
+	int ret = luo_set_event(l->dev, LIVEUPDATE_FINISH), i, restored = 0, released = 0;
 
 	if (ret)
 		return fail(l, out, OP_FINISH, -ret, "finish");
@@ -853,7 +798,7 @@ static int cmd_restore(struct luoctl *l, FILE *out, int argc, char **argv)
 	if (f && f->fd >= 0) {
 		fd = f->fd;
 	} else {
-		fd = fd_restore(l, token);
+		fd = luo_fd_restore(l->dev, token);
 		if (fd < 0) {
 			close(sock);
 			return fail(l, out, OP_RESTORE, -fd, "restore 0x%llx", token);
@@ -894,7 +839,7 @@ static int cmd_kexec(struct luoctl *l, FILE *out, int argc, char **argv)
 
 	if (argc > 2 || (argc == 2 && !force))
 		return usage_error(out, "usage: kexec [--force]");
-	state = get_state(l);
+	state = luo_get_state(l->dev);
 	if (state != LIVEUPDATE_STATE_PREPARED && !force) {
 		fprintf(out,
 			"luoctl: kexec: EBUSY: the state is %s, not prepared: a kexec now would carry no files (run prepare first, or kexec --force for a plain kexec)\n",
@@ -957,7 +902,7 @@ static int run_command(struct luoctl *l, FILE *out, int argc, char **argv)
 	if (!strcmp(cmd, "kexec"))
 		return cmd_kexec(l, out, argc, argv);
 	if (!strcmp(cmd, "stop") && argc == 1 && l->daemon) {
-		int state = get_state(l);
+		int state = luo_get_state(l->dev);
 
 		l->stop = true;
 		if (state == LIVEUPDATE_STATE_PREPARED || state == LIVEUPDATE_STATE_FROZEN)
@@ -974,7 +919,7 @@ static int run_command(struct luoctl *l, FILE *out, int argc, char **argv)
 
 static int open_device(struct luoctl *l, FILE *out)
 {
-	l->dev = open(LUO_DEVICE, O_RDWR | O_CLOEXEC);
+	l->dev = luo_open();
 	if (l->dev < 0)
 		return fail(l, out, OP_OPEN, errno, "open %s", LUO_DEVICE);
 	return 0;
@@ -1075,7 +1020,7 @@ static int cmd_daemon(struct luoctl *l, const char *path)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	state = get_state(l);
+	state = luo_get_state(l->dev);
 	printf("luoctl daemon: holding %s (state %s), control socket %s\n", LUO_DEVICE,
 	       state_name(state), path);
 	if (state == LIVEUPDATE_STATE_UPDATED) {
@@ -1103,7 +1048,7 @@ static int cmd_daemon(struct luoctl *l, const char *path)
 		serve_one(l, conn);
 		close(conn);
 	}
-	state = get_state(l);
+	state = luo_get_state(l->dev);
 	unlink(path);
 	close(lfd);
 	close(l->dev);
@@ -1177,9 +1122,9 @@ static int cmd_watch(int argc, char **argv)
 		else
 			return usage_error(stderr, "usage: watch [--count N] [--until STATE]");
 	}
-	fd = open(LUO_STATE_FILE, O_RDONLY | O_CLOEXEC);
+	fd = open(LUO_SYSFS_STATE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "luoctl: watch: %s: %s: %s\n", LUO_STATE_FILE, errname(errno),
+		fprintf(stderr, "luoctl: watch: %s: %s: %s\n", LUO_SYSFS_STATE, errname(errno),
 			explain(OP_WATCH, errno));
 		return 1;
 	}

@@ -5,7 +5,7 @@
  * sessions API of Linux 7.3's C LUO. Each defines a struct bench_driver and
  * calls bench_main().
  *
- * The case comes from the kernel command line, luobench.case=NAME:
+ * Run as "PROG <stage> CASE" in each kernel, where CASE is one of:
  *   dense64, dense256, dense1024   one memfd of that many MiB, fully written
  *   sparse256                      256 MiB with one page in 16 written
  *   many1000                       1000 one-page memfds
@@ -80,24 +80,11 @@ static inline void bench_fail(const char *what, int err)
 	exit(1);
 }
 
-static inline const struct bench_case *bench_pick_case(void)
+static inline const struct bench_case *bench_pick_case(const char *name)
 {
-	char cmdline[4096] = "", *p;
-	int fd = open("/proc/cmdline", O_RDONLY);
-
-	if (fd < 0 || read(fd, cmdline, sizeof(cmdline) - 1) < 0)
-		return NULL;
-	close(fd);
-	p = strstr(cmdline, "luobench.case=");
-	if (!p)
-		return NULL;
-	p += strlen("luobench.case=");
-	for (size_t i = 0; i < sizeof(bench_cases) / sizeof(bench_cases[0]); i++) {
-		size_t n = strlen(bench_cases[i].name);
-
-		if (!strncmp(p, bench_cases[i].name, n) && (p[n] == ' ' || p[n] == '\n' || !p[n]))
+	for (size_t i = 0; name && i < sizeof(bench_cases) / sizeof(bench_cases[0]); i++)
+		if (!strcmp(name, bench_cases[i].name))
 			return &bench_cases[i];
-	}
 	return NULL;
 }
 
@@ -219,11 +206,11 @@ static inline void bench_stage2(const struct bench_driver *d, const struct bench
 
 static inline int bench_main(const struct bench_driver *d, int argc, char **argv)
 {
-	const struct bench_case *c = bench_pick_case();
+	const struct bench_case *c = bench_pick_case(argc > 2 ? argv[2] : NULL);
 	int stage = argc > 1 ? atoi(argv[1]) : 0;
 
 	if (!c) {
-		printf("BENCH error no luobench.case= on the command line\n");
+		printf("BENCH error no case: %s <stage> <case>\n", argv[0]);
 		return 1;
 	}
 	if (stage == 1)

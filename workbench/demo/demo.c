@@ -4,11 +4,10 @@
  * a workload keeps its state in a memfd, luoctl carries the memfd across a
  * live update, and a new workload continues where the old one stopped.
  *
- * Run by init as a two-stage kexec program ("demo 1", "demo 2"); the
- * programs /bin/luoctl and /bin/workload sit beside it. Knobs on the kernel
- * command line (they travel to the next kernel): luodemo.size=MiB of
- * workload data (default 16), luodemo.run=seconds the resumed workload
- * runs (default 1).
+ * Run by init as a two-stage kexec program ("demo 1 [SIZE [RUN]]", then
+ * "demo 2 [SIZE [RUN]]"); the programs /bin/luoctl and /bin/workload sit
+ * beside it. SIZE is the workload's data in MiB (default 16), RUN the
+ * seconds the resumed workload runs (default 1).
  *
  * Stage 1: start the luoctl daemon and a workload, check luoctl's answers
  * to bad requests, preserve the workload's memfd and a small notes memfd
@@ -83,19 +82,6 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 	printf("\n");
 	fflush(stdout);
-}
-
-static long cmdline_knob(const char *name, long def)
-{
-	char buf[4096], *s;
-	int fd = open("/proc/cmdline", O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	s = strstr(buf, name);
-	return s ? strtol(s + strlen(name), NULL, 0) : def;
 }
 
 /* Runs luoctl with these arguments; its output goes to out[] and, as
@@ -251,9 +237,8 @@ static int receive_fd(int lfd)
 	return fd;
 }
 
-static void stage1(void)
+static void stage1(long size)
 {
-	long size = cmdline_knob("luodemo.size=", 16);
 	const char *watch_argv[] = { LUOCTL, "watch", NULL };
 	const char *watch2_argv[] = { LUOCTL, "watch", "--count", "2", NULL };
 	char size_arg[16], line[256], pid_s[16], fd_s[16], notes_fd_s[16], self_s[16];
@@ -389,9 +374,8 @@ static void stage1(void)
 	check(0, "luoctl kexec returned %d", rc);
 }
 
-static void stage2(void)
+static void stage2(long run)
 {
-	long run = cmdline_knob("luodemo.run=", 1);
 	char run_s[16], line[256], counter[32] = "", dig[32] = "", done_counter[32] = "";
 	const char *wl_argv[] = { WORKLOAD, "resume", WL_SOCK, "--ack-fd", "3",
 				  "--seconds", run_s, NULL };
@@ -472,12 +456,15 @@ static void stage2(void)
 
 int main(int argc, char **argv)
 {
+	long size = argc > 2 ? strtol(argv[2], NULL, 0) : 16;
+	long run = argc > 3 ? strtol(argv[3], NULL, 0) : 1;
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && atoi(argv[1]) == 1)
-		stage1();
+		stage1(size);
 	else if (argc > 1 && atoi(argv[1]) == 2)
-		stage2();
+		stage2(run);
 	else
 		return 2;
 	fflush(stdout);

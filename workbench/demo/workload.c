@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tools/testing/selftests/liveupdate/luo_memfd_utils.h"
+
 #define HDR_SIZE	(64 * 1024)
 #define CHUNK		(1024 * 1024)
 #define MAGIC		0x64656d6f776b6c31ULL	/* "demowkl1" */
@@ -91,12 +93,7 @@ static long long now_ns(void)
 
 static uint64_t sum_chunk(const uint8_t *p)
 {
-	const uint64_t *w = (const uint64_t *)p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < CHUNK / 8; i++)
-		h = (h ^ w[i]) * 0x100000001b3ULL;
-	return h;
+	return luo_sum(LUO_SUM_INIT, p, CHUNK);
 }
 
 static void fill_chunk(uint8_t *p, uint64_t seed)
@@ -114,11 +111,7 @@ static void fill_chunk(uint8_t *p, uint64_t seed)
 /* A digest of the whole state: the counter and every chunk's checksum. */
 static uint64_t digest(void)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ hdr->counter;
-
-	for (uint64_t i = 0; i < hdr->nchunks; i++)
-		h = (h ^ hdr->sums[i]) * 0x100000001b3ULL;
-	return h;
+	return luo_sum(LUO_SUM_INIT ^ hdr->counter, hdr->sums, hdr->nchunks * 8);
 }
 
 static void step(void)

@@ -4,19 +4,17 @@
  * the harness: stage 1 leaves a child running that holds /dev/liveupdate
  * open across the kexec, and returns 0 so the harness kexecs.
  *
- *   gcc -static -o /tmp/agent agent_holds_device.c
+ *   gcc -static -I../../tools/liveupdate -o /tmp/agent agent_holds_device.c
  *   make vmtest PROG=/tmp/agent
  *
  * Prints KTAP; exits non-zero when a check fails.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <linux/liveupdate.h>
+#include "luo_ioctl.h"
 
 static int failed;
 
@@ -24,13 +22,6 @@ static void check(int ok, int n, const char *what)
 {
 	printf("%sok %d %s\n", ok ? "" : "not ", n, what);
 	failed |= !ok;
-}
-
-static int state(int fd)
-{
-	struct liveupdate_ioctl_get_state arg = { .size = sizeof(arg) };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_GET_STATE, &arg) ? -errno : (int)arg.state;
 }
 
 static void stage1(void)
@@ -44,25 +35,24 @@ static void stage1(void)
 		exit(1);
 	if (fork() == 0) {
 		/* The agent: holds the device until the kexec takes the machine. */
-		int fd = open("/dev/liveupdate", O_RDWR);
+		int fd = luo_open();
 
-		c = fd >= 0 && state(fd) == LIVEUPDATE_STATE_NORMAL ? 'y' : 'n';
+		c = fd >= 0 && luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL ? 'y' : 'n';
 		write(ready[1], &c, 1);
 		for (;;)
 			pause();
 	}
 	check(read(ready[0], &c, 1) == 1 && c == 'y', 1, "agent opened /dev/liveupdate");
 	/* The agent is alive: the device has one opener at a time. */
-	check(open("/dev/liveupdate", O_RDWR) < 0 && errno == EBUSY, 2,
-	      "device busy while the agent runs");
+	check(luo_open() < 0 && errno == EBUSY, 2, "device busy while the agent runs");
 }
 
 static void stage2(void)
 {
-	int fd = open("/dev/liveupdate", O_RDWR);
+	int fd = luo_open();
 
 	printf("TAP version 13\n1..1\n");
-	check(fd >= 0 && state(fd) == LIVEUPDATE_STATE_NORMAL, 1,
+	check(fd >= 0 && luo_get_state(fd) == LIVEUPDATE_STATE_NORMAL, 1,
 	      "next kernel: device free, state NORMAL");
 }
 

@@ -11,12 +11,13 @@
  *   run PROG [ARG...]   run PROG in stage 1 (plain boot), in order
  *   last PROG [ARG...]  run PROG in the kernel where the plan ends (put it
  *                       after the other lines)
- *   kexec PROG [N]      N stages (default 2): each stage but the last
+ *   kexec PROG [N [ARG...]]
+ *                       N stages (default 2): each stage but the last
  *                       loads the next kernel with kexec_file_load (so KHO
- *                       data travels), then runs "PROG <stage>"; if PROG
- *                       returns 0 without rebooting, init kexecs itself,
- *                       leaving PROG's children running. The last stage
- *                       only runs "PROG N".
+ *                       data travels), then runs "PROG <stage> [ARG...]";
+ *                       if PROG returns 0 without rebooting, init kexecs
+ *                       itself, leaving PROG's children running. The last
+ *                       stage only runs "PROG N [ARG...]".
  *
  * Every program run is framed on the console by
  *   LUOTEST START <prog> stage=<n>  ...  LUOTEST END <prog> stage=<n> rc=<rc>
@@ -332,7 +333,10 @@ static void run_plan(void)
 			stages = n ? atoi(n) : 2;
 			snprintf(arg, sizeof(arg), "%d", stage);
 			argv[1] = arg;
-			argv[2] = NULL;
+			argc = 2;
+			while (argc < 31 && (argv[argc] = strtok_r(NULL, " ", &save)))
+				argc++;
+			argv[argc] = NULL;
 			if (!argv[0] || stage > stages)
 				continue;
 			if (stage < stages && load_next_kernel()) {

@@ -2,22 +2,18 @@
 /*
  * A damaged hand-over is rejected whole, without a panic: stage 1 prepares
  * two subsystems and asks the test hook to damage the blob right before
- * kexec, in the way luotest.damage=<kind> on the kernel command line
- * names (LUO_DAMAGE_*); stage 2 must come up NORMAL, say why in sysfs and
- * the log, and deliver nothing to any subsystem.
+ * kexec, in the way its argument names ("luo_kexec_damaged 1 <kind>",
+ * LUO_DAMAGE_*); stage 2 must come up NORMAL, say why in sysfs and the
+ * log, and deliver nothing to any subsystem.
  */
 #include "../kselftest.h"
 #include "luo_test_utils.h"
 
 static int damage_kind(void)
 {
-	char cmdline[4096];
-	const char *s;
+	const char *kind = luo_stage_arg(0);
 
-	if (luo_read_file("/proc/cmdline", cmdline, sizeof(cmdline)) <= 0)
-		return -1;
-	s = strstr(cmdline, "luotest.damage=");
-	return s ? atoi(s + strlen("luotest.damage=")) : -1;
+	return kind ? atoi(kind) : -1;
 }
 
 static void stage1(void)
@@ -28,7 +24,7 @@ static void stage1(void)
 
 	ksft_set_plan(3);
 	if (fd < 0 || hook < 0 || damage_kind() <= 0)
-		ksft_exit_fail_msg("no device, test hook or luotest.damage=\n");
+		ksft_exit_fail_msg("no device, test hook or damage kind (PROG 1 <kind>)\n");
 	luo_fill_page(page, 1);
 	ksft_test_result(!luo_register(hook, "ksft_damaged_1", page) &&
 			 !luo_register(hook, "ksft_damaged_2", page) &&

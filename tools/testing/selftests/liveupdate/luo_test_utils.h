@@ -15,84 +15,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/liveupdate.h>
-
+#include "luo_ioctl.h"
 #include "luo_selftests.h"
 
-#define LUO_DEVICE	"/dev/liveupdate"
-#define LUO_SYSFS_STATE	"/sys/kernel/liveupdate/state"
 #define KHO_IN_FDT	"/sys/kernel/debug/kho/in/fdt"
 #define KHO_IN_LUO	"/sys/kernel/debug/kho/in/sub_fdts/LUO"
 #define LUO_SELFTEST	"/sys/kernel/debug/" LUO_SELFTEST_DEBUGFS_DIR "/" LUO_SELFTEST_DEBUGFS_FILE
-#define LUO_SYSFS_HANDOVER "/sys/kernel/liveupdate/handover"
 #define KHO_OUT_LUO	"/sys/kernel/debug/kho/out/sub_fdts/LUO"
 #define LUO_PAGE_SIZE	4096
-
-static inline int luo_open(void)
-{
-	return open(LUO_DEVICE, O_RDWR | O_CLOEXEC);
-}
-
-/* The global state through LIVEUPDATE_IOCTL_GET_STATE, or -errno. */
-static inline int luo_get_state(int fd)
-{
-	struct liveupdate_ioctl_get_state arg = { .size = sizeof(arg) };
-
-	if (ioctl(fd, LIVEUPDATE_IOCTL_GET_STATE, &arg))
-		return -errno;
-	return arg.state;
-}
-
-/* LIVEUPDATE_IOCTL_SET_EVENT: 0 or -errno. */
-static inline int luo_set_event(int fd, __u32 event)
-{
-	struct liveupdate_ioctl_set_event arg = { .size = sizeof(arg), .event = event };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_PRESERVE: 0 or -errno. */
-static inline int luo_fd_preserve(int fd, int file, __u64 token)
-{
-	struct liveupdate_ioctl_fd_preserve arg = { .size = sizeof(arg), .fd = file,
-						    .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_PRESERVE, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_UNPRESERVE: 0 or -errno. */
-static inline int luo_fd_unpreserve(int fd, __u64 token)
-{
-	struct liveupdate_ioctl_fd_unpreserve arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_UNPRESERVE, &arg) ? -errno : 0;
-}
-
-/* LIVEUPDATE_IOCTL_FD_RESTORE: the new fd or -errno. */
-static inline int luo_fd_restore(int fd, __u64 token)
-{
-	struct liveupdate_ioctl_fd_restore arg = { .size = sizeof(arg), .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_FD_RESTORE, &arg) ? -errno : arg.fd;
-}
-
-/* LIVEUPDATE_IOCTL_GET_FD_STATE: the state or -errno. */
-static inline int luo_fd_state(int fd, __u64 token, int incoming)
-{
-	struct liveupdate_ioctl_get_fd_state arg = { .size = sizeof(arg), .token = token,
-						     .incoming = incoming };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_GET_FD_STATE, &arg) ? -errno : (int)arg.state;
-}
-
-/* LIVEUPDATE_IOCTL_SET_FD_EVENT: 0 or -errno. */
-static inline int luo_fd_event(int fd, __u64 token, __u32 event)
-{
-	struct liveupdate_ioctl_set_fd_event arg = { .size = sizeof(arg), .event = event,
-						     .token = token };
-
-	return ioctl(fd, LIVEUPDATE_IOCTL_SET_FD_EVENT, &arg) ? -errno : 0;
-}
 
 static inline int luo_selftest_open(void)
 {
@@ -241,13 +171,33 @@ static inline int luo_attach_file(const char *path, const char *name)
 
 /*
  * main() of a two-stage kexec test (include ../kselftest.h first): the VM
- * harness runs "PROG 1" before the kexec and "PROG 2" after it.
+ * harness runs "PROG 1" before the kexec and "PROG 2" after it; the stages
+ * read any arguments that follow ("PROG 1 ARG...") with luo_stage_arg().
  */
 #define LUO_KEXEC_TEST_MAIN(stage1, stage2)				\
 	LUO_KEXEC_TEST_MAIN3(stage1, stage2, luo_no_stage)
 
 static inline void luo_no_stage(void)
 {
+}
+
+/* The command line of a kexec test, kept by its main(). */
+static inline char ***luo_stage_argv(void)
+{
+	static char **argv;
+
+	return &argv;
+}
+
+/* Argument i after the stage ("PROG <stage> ARG0 ARG1..."), or NULL. */
+static inline const char *luo_stage_arg(int i)
+{
+	char **argv = *luo_stage_argv();
+
+	for (int n = 0; n < i + 2; n++)
+		if (!argv || !argv[n])
+			return NULL;
+	return argv[i + 2];
 }
 
 /* main() of a three-stage kexec test. */
@@ -257,6 +207,7 @@ int main(int argc, char **argv)						\
 	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
 	typeof(luo_no_stage) *third = (stage3);				\
 									\
+	*luo_stage_argv() = argv;					\
 	ksft_print_header();						\
 	if (stage == 1)							\
 		stage1();						\

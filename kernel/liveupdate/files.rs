@@ -30,17 +30,15 @@ use kernel::{
 struct OutgoingFile {
     token: u64,
     file: ARef<File>,
-    /// Its handler, which stays registered while this file exists.
-    handler: *const bindings::liveupdate_file_handler,
+    /// Its handler's address (only compared), which stays registered
+    /// while this file exists.
+    handler: usize,
     /// NORMAL (recorded only), PREPARED or FROZEN.
     state: State,
     data: u64,
     /// A reference on the handler's owner module.
     _owner: OwnerRef,
 }
-
-// SAFETY: `handler` is only compared, never dereferenced; the rest is `Send`.
-unsafe impl Send for OutgoingFile {}
 
 /// A file handed over by the previous kernel, by token.
 pub(crate) struct IncomingFile {
@@ -79,12 +77,19 @@ pub(crate) struct Files {
 }
 
 /// The handler `ptr` among `handlers`.
-fn handler(
-    handlers: &[Handler],
-    ptr: *const bindings::liveupdate_file_handler,
-) -> Result<&FileHandlerRef> {
-    let found = handlers.iter().find(|h| h.handle.is(ptr));
+fn handler(handlers: &[Handler], ptr: usize) -> Result<&FileHandlerRef> {
+    let found = handlers.iter().find(|h| h.handle.as_ptr() as usize == ptr);
     found.map(|h| &h.handle).ok_or(ENOENT)
+}
+
+/// Cancels `f` if it is prepared or frozen.
+fn cancel(handlers: &[Handler], f: &mut OutgoingFile) {
+    if matches!(f.state, State::Prepared | State::Frozen) {
+        if let Ok(handler) = handler(handlers, f.handler) {
+            handler.cancel(&f.file, f.data);
+        }
+        (f.state, f.data) = (State::Normal, 0);
+    }
 }
 
 impl Files {
@@ -139,7 +144,7 @@ impl Files {
             .iter()
             .position(|h| h.handle.is(ptr))
             .ok_or(ENOENT)?;
-        if self.outgoing.iter().any(|f| core::ptr::eq(f.handler, ptr)) {
+        if self.outgoing.iter().any(|f| f.handler == ptr as usize) {
             return Err(EBUSY);
         }
         Ok(self.handlers.remove(index)?)
@@ -192,7 +197,7 @@ impl Files {
         let f = OutgoingFile {
             token,
             file,
-            handler: handler.as_ptr(),
+            handler: handler.as_ptr() as usize,
             state: State::Normal,
             data: 0,
             _owner: owner,
@@ -203,17 +208,9 @@ impl Files {
 
     /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
     pub(crate) fn unpreserve(&mut self, token: u64) -> Result {
-        let f = self.outgoing.remove(self.outgoing_index(token)?)?;
-        self.cancel_one(&f);
+        let mut f = self.outgoing.remove(self.outgoing_index(token)?)?;
+        cancel(&self.handlers, &mut f);
         Ok(())
-    }
-
-    fn cancel_one(&self, f: &OutgoingFile) {
-        if matches!(f.state, State::Prepared | State::Frozen) {
-            if let Ok(handler) = handler(&self.handlers, f.handler) {
-                handler.cancel(&f.file, f.data);
-            }
-        }
     }
 
     /// FD_RESTORE: rebuilds the incoming file `token` (once: `EBUSY`
@@ -299,21 +296,15 @@ impl Files {
     /// Cancels every prepared or frozen outgoing file, the last first.
     pub(crate) fn cancel(&mut self) {
         for f in self.outgoing.iter_mut().rev() {
-            if matches!(f.state, State::Prepared | State::Frozen) {
-                if let Ok(handler) = handler(&self.handlers, f.handler) {
-                    handler.cancel(&f.file, f.data);
-                }
-                (f.state, f.data) = (State::Normal, 0);
-            }
+            cancel(&self.handlers, f);
         }
     }
 
-    /// Drops every outgoing file (closing the device), cancelling it first.
+    /// Drops every outgoing file (closing the device), cancelling it first,
+    /// the last first.
     pub(crate) fn release(&mut self) {
-        let files = core::mem::take(&mut self.outgoing);
-        for f in files.iter() {
-            self.cancel_one(f);
-        }
+        self.cancel();
+        self.outgoing.clear();
     }
 
     /// FINISH: calls the handler's finish() for every incoming file and

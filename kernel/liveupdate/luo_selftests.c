@@ -51,7 +51,7 @@ static DEFINE_MUTEX(luo_tests_lock);
 /*
  * Lock order: luo_tests_lock, then LUO's transition (registration waits
  * for a running one), then luo_tests_data_lock, which FINISH takes from
- * inside a transition; under luo_tests_data_lock only LUO's short inner
+ * inside a transition; under luo_tests_data_lock only LUO's short shared
  * lock is taken (liveupdate_get_subsystem_data()), never a transition.
  */
 static DEFINE_MUTEX(luo_tests_data_lock);

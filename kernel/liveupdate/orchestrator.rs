@@ -19,7 +19,7 @@
 //!   (reboot, registration, close) wait uninterruptibly.
 //! - The *shared* mutex protects what a callback may ask of LUO while the
 //!   transition mutex is held ([`Shared`]): it is only held for short
-//!   sections that call nothing outside LUO.
+//!   sections that call no callback (they may allocate).
 //!
 //! Lock order: the transition mutex, then whatever the callbacks take (a
 //! file handler's own mutexes, the inode lock, the page cache's `i_pages`
@@ -317,15 +317,16 @@ impl Orchestrator {
         let owner = t.owner_to_keep(handle.owner())?;
         let data = incoming_data(&t.update.incoming, handle.name());
         let ptr = handle.as_ptr();
-        self.shared().claims.push(ptr, data)?;
-        let added = t.update.subsystems.add(handle, owner);
-        match (added, data) {
-            (Err(e), _) => {
-                self.shared().claims.remove(ptr);
-                return Err(e);
+        // Checks for a duplicate first: the claims follow the registry.
+        t.update.subsystems.add(handle, owner)?;
+        if let Err(e) = self.shared().claims.push(ptr, data) {
+            drop(t.update.subsystems.remove(ptr));
+            return Err(e);
+        }
+        if let (Some(data), State::Updated) = (data, self.state()) {
+            if let Some(s) = t.update.subsystems.find(ptr) {
+                s.handle.boot(data);
             }
-            (Ok(s), Some(data)) if self.state() == State::Updated => s.handle.boot(data),
-            (Ok(_), _) => (),
         }
         Ok(())
     }
@@ -377,9 +378,10 @@ impl Orchestrator {
     ) -> Result<T> {
         loop {
             let mut t = self.transition(Wait::Uninterruptible)?;
-            let removed = match t.state().allows_registration() {
-                true => remove(&mut t),
-                false => Err(EBUSY),
+            let removed = if t.state().allows_registration() {
+                remove(&mut t)
+            } else {
+                Err(EBUSY)
             };
             match removed {
                 Err(e) if e == EBUSY && sync => {

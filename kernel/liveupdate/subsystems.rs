@@ -33,15 +33,13 @@ pub(crate) struct Subsystem {
 /// mutex is held: whether it is registered and the data handed over for
 /// it. Kept under the orchestrator's shared mutex.
 pub(crate) struct Claim {
-    subsystem: *const bindings::liveupdate_subsystem,
+    /// The subsystem's address, only compared.
+    subsystem: usize,
     data: Option<u64>,
 }
 
-// SAFETY: `subsystem` is only compared, never dereferenced.
-unsafe impl Send for Claim {}
-
-/// Every registered subsystem's [`Claim`], in registration order (an
-/// entry for each entry of [`Subsystems`]).
+/// Every registered subsystem's [`Claim`] (an entry for each entry of
+/// [`Subsystems`]).
 pub(crate) struct Claims(KVec<Claim>);
 
 impl Claims {
@@ -56,6 +54,7 @@ impl Claims {
         subsystem: *const bindings::liveupdate_subsystem,
         data: Option<u64>,
     ) -> Result {
+        let subsystem = subsystem as usize;
         self.0.push(Claim { subsystem, data }, GFP_KERNEL)?;
         Ok(())
     }
@@ -65,7 +64,7 @@ impl Claims {
         if let Some(index) = self
             .0
             .iter()
-            .position(|c| core::ptr::eq(c.subsystem, subsystem))
+            .position(|c| c.subsystem == subsystem as usize)
         {
             let _ = self.0.remove(index);
         }
@@ -75,7 +74,7 @@ impl Claims {
     /// of `ptr`, `ENOENT` if it is not registered, `ENODATA` if nothing was
     /// handed over for it.
     pub(crate) fn data(&self, ptr: *const bindings::liveupdate_subsystem) -> Result<u64> {
-        let claim = self.0.iter().find(|c| core::ptr::eq(c.subsystem, ptr));
+        let claim = self.0.iter().find(|c| c.subsystem == ptr as usize);
         claim.ok_or(ENOENT)?.data.ok_or(ENODATA)
     }
 }
@@ -112,6 +111,11 @@ impl Subsystems {
         self.list.iter_mut()
     }
 
+    /// The registered subsystem `ptr`, if it is one.
+    pub(crate) fn find(&self, ptr: *const bindings::liveupdate_subsystem) -> Option<&Subsystem> {
+        self.list.iter().find(|s| s.handle.is(ptr))
+    }
+
     /// The registered subsystem called `name`, if there is one.
     pub(crate) fn find_by_name(&self, name: &CStr) -> Option<&Subsystem> {
         self.list
@@ -120,11 +124,7 @@ impl Subsystems {
     }
 
     /// Adds `handle` at the end; `EEXIST` if it or its name is registered.
-    pub(crate) fn add(
-        &mut self,
-        handle: SubsystemRef,
-        owner: Option<OwnerRef>,
-    ) -> Result<&Subsystem> {
+    pub(crate) fn add(&mut self, handle: SubsystemRef, owner: Option<OwnerRef>) -> Result {
         if self.list.iter().any(|s| s.handle.is(handle.as_ptr()))
             || self.find_by_name(handle.name()).is_some()
         {
@@ -138,7 +138,7 @@ impl Subsystems {
             },
             GFP_KERNEL,
         )?;
-        self.list.last().ok_or(ENOMEM)
+        Ok(())
     }
 
     /// Removes `ptr`; `ENOENT` if it is not registered. Dropping the
@@ -157,8 +157,10 @@ impl Subsystems {
 
     /// Updates `claims` after `incoming` changed.
     pub(crate) fn refresh(&self, claims: &mut Claims, incoming: &[Incoming]) {
-        for (s, claim) in self.list.iter().zip(claims.0.iter_mut()) {
-            claim.data = incoming_data(incoming, s.handle.name());
+        for claim in claims.0.iter_mut() {
+            claim.data = self
+                .find(claim.subsystem as *const bindings::liveupdate_subsystem)
+                .and_then(|s| incoming_data(incoming, s.handle.name()));
         }
     }
 

@@ -14,7 +14,7 @@ use kernel::{
     ffi::c_char,
     prelude::*,
     str::{CStr, CString},
-    sync::atomic::{Acquire, Atomic, Relaxed},
+    sync::atomic::{Atomic, Relaxed},
 };
 
 /// How to damage the hand-over right before kexec (`LUO_DAMAGE_*`; 0: not).
@@ -22,7 +22,7 @@ static DAMAGE: Atomic<u32> = Atomic::new(0);
 
 /// Damages `update`'s hand-over, if asked to, once it is frozen.
 pub(crate) fn damage(update: &mut Update) {
-    let how = DAMAGE.load(Acquire);
+    let how = DAMAGE.load(Relaxed);
     if let (true, Some(outgoing)) = (how != 0, update.outgoing.as_mut()) {
         pr_warn!("test hook: damaging the hand-over ({})\n", how);
         let _ = outgoing.damage(how);

@@ -10,6 +10,7 @@ use crate::{
 use core::ops::Range;
 use kernel::{
     alloc::{KVVec, KVec},
+    kho::Restored,
     kho::{self, IncomingBuffer},
     memfd::NewMemfd,
     mm::folio::{Folio, FolioRange},
@@ -260,6 +261,6 @@ impl Incoming {
 
 /// Memory taken back from KHO, and the file page index it belongs at.
 pub(crate) enum Taken {
-    Folio(Folio, u64),
-    Pages(FolioRange, u64),
+    Folio(Restored<Folio>, u64),
+    Pages(Restored<FolioRange>, u64),
 }

@@ -130,17 +130,19 @@ impl Run {
     /// Preserves the folios of `held`, which this run describes, with KHO:
     /// all or nothing.
     pub(crate) fn preserve(&self, held: &HeldRun) -> Result {
-        match self.as_pages {
-            true => kho::preserve_pages(held.folios()),
-            false => kho::preserve_folios(held.folios()),
+        if self.as_pages {
+            kho::preserve_pages(held.folios())
+        } else {
+            kho::preserve_folios(held.folios())
         }
     }
 
     /// Undoes [`Self::preserve`].
     pub(crate) fn unpreserve(&self, held: &HeldRun) {
-        match self.as_pages {
-            true => kho::unpreserve_pages(held.folios()),
-            false => kho::unpreserve_folios(held.folios()),
+        if self.as_pages {
+            kho::unpreserve_pages(held.folios())
+        } else {
+            kho::unpreserve_folios(held.folios())
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`preserve_folios`], [`preserve_pages`]: folios held by a
 //!   [`FolioRange`], preserved whole or as one range of pages;
 //!   [`restore_pages`] takes such a range back in the next kernel.
+//! - [`Restored`]: a folio or range KHO gave back, which nothing else uses.
 //!
 //! C header: [`include/linux/kexec_handover.h`](srctree/include/linux/kexec_handover.h).
 
@@ -223,8 +224,9 @@ impl IncomingBuffer {
     }
 
     /// The restored folio, to use it as memory of the new kernel.
-    pub fn into_folio(self) -> Folio {
-        self.folio
+    pub fn into_folio(self) -> Restored<Folio> {
+        // INVARIANT: A restored folio is referenced by us alone and used by nothing.
+        Restored(self.folio)
     }
 
     /// The handed-over bytes.
@@ -295,7 +297,7 @@ pub fn unpreserve_pages(pages: &FolioRange) {
 /// and count the previous kernel handed over, which must match one
 /// [`preserve_pages`] exactly; `EINVAL` otherwise (including addresses
 /// outside memory).
-pub fn restore_pages(phys: u64, nr: u64) -> Result<FolioRange> {
+pub fn restore_pages(phys: u64, nr: u64) -> Result<Restored<FolioRange>> {
     let page = bindings::PAGE_SIZE as u64;
     if phys % page != 0 || nr == 0 {
         return Err(EINVAL);
@@ -322,5 +324,33 @@ pub fn restore_pages(phys: u64, nr: u64) -> Result<FolioRange> {
     }
     // SAFETY: Restored above: `nr` contiguous pages, each with one reference, which is an
     // order-0 folio.
-    Ok(unsafe { FolioRange::from_raw(first, 0, nr) })
+    let pages = unsafe { FolioRange::from_raw(first, 0, nr) };
+    // INVARIANT: Restored pages are referenced by us alone and used by nothing.
+    Ok(Restored(pages))
+}
+
+/// A [`Folio`] or [`FolioRange`] KHO restored: memory of the previous
+/// kernel that nothing in this one uses yet, which may become a page
+/// cache's, a mapping's or anybody's.
+///
+/// # Invariants
+///
+/// The folios of `self.0` are referenced by it alone, and are in no page
+/// cache, on no LRU list and mapped nowhere.
+pub struct Restored<T>(T);
+
+impl<T> Restored<T> {
+    /// The folio or range.
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+impl Restored<FolioRange> {
+    /// Gives the first `n` folios up to whoever took them over through
+    /// [`FolioRange::pfn`]; see [`FolioRange::forget_front`].
+    pub fn forget_front(&mut self, n: u64) {
+        // INVARIANT: The folios left are still ours alone.
+        self.0.forget_front(n);
+    }
 }

@@ -572,9 +572,10 @@ impl Drop for OwnerRef {
 ///
 /// # Invariants
 ///
-/// `ptr` points to a `struct liveupdate_subsystem` whose `ops` table and
+/// `self.0` points to a `struct liveupdate_subsystem` whose `ops` table and
 /// `name` string are non-null, and which, with them, stays valid and
-/// unchanged for as long as this value lives.
+/// unchanged for as long as this value lives; `ops->owner` is null or the
+/// module that provides them, which stays loaded as long as they are valid.
 pub struct SubsystemRef(NonNull<bindings::liveupdate_subsystem>);
 
 // SAFETY: The C API lets LUO call a subsystem's callbacks from any task.
@@ -686,10 +687,12 @@ impl SubsystemRef {
 ///
 /// # Invariants
 ///
-/// `ptr` points to a `struct liveupdate_file_handler` whose `ops` table,
+/// `self.0` points to a `struct liveupdate_file_handler` whose `ops` table,
 /// with its required callbacks (`prepare`, `cancel`, `finish`, `retrieve`,
 /// `can_preserve`), and `compatible` string are non-null, and which, with
-/// them, stays valid and unchanged for as long as this value lives.
+/// them, stays valid and unchanged for as long as this value lives;
+/// `ops->owner` is null or the module that provides them, which stays
+/// loaded as long as they are valid.
 pub struct FileHandlerRef(NonNull<bindings::liveupdate_file_handler>);
 
 // SAFETY: The C API lets LUO call a handler's callbacks from any task.

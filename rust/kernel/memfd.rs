@@ -22,7 +22,8 @@ use crate::{
     error::{from_err_ptr, to_result},
     ffi::CStr,
     fs::File,
-    mm::folio::{Folio, FolioRange},
+    kho::Restored,
+    mm::folio::{cond_resched, Folio, FolioRange},
     prelude::*,
     sync::aref::ARef,
     uapi,
@@ -203,6 +204,16 @@ pub struct HeldFolios {
     runs: KVVec<HeldRun>,
 }
 
+impl Drop for HeldFolios {
+    fn drop(&mut self) {
+        // Many small runs make a long loop too.
+        for run in self.runs.drain_all() {
+            drop(run);
+            cond_resched();
+        }
+    }
+}
+
 impl HeldFolios {
     /// The runs, in file order.
     pub fn runs(&self) -> &[HeldRun] {
@@ -354,19 +365,20 @@ impl NewMemfd {
     /// failure the folio comes back with the error, unchanged.
     pub fn add_folio(
         &mut self,
-        folio: Folio,
+        folio: Restored<Folio>,
         index: u64,
-    ) -> core::result::Result<(), (Error, Folio)> {
+    ) -> core::result::Result<(), (Error, Restored<Folio>)> {
         let Ok(index) = usize::try_from(index) else {
             return Err((EFBIG, folio));
         };
-        // SAFETY: The file is a memfd nobody else sees; `folio` is a folio with one reference,
-        // not in any page cache, which the call consumes on success only.
-        let ret =
-            unsafe { bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.as_ptr(), index) };
+        // SAFETY: The file is a memfd nobody else sees; `folio` is a folio with one reference
+        // that nothing else uses (`Restored`), which the call consumes on success only.
+        let ret = unsafe {
+            bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.get().as_ptr(), index)
+        };
         match to_result(ret) {
             Ok(()) => {
-                let _ = folio.into_raw();
+                core::mem::forget(folio);
                 Ok(())
             }
             Err(e) => Err((e, folio)),
@@ -378,22 +390,22 @@ impl NewMemfd {
     /// faster; `index` moves past the pages added. On failure the pages
     /// that are not in the file stay in `pages`, unchanged, so the same
     /// call can be made again. `EINVAL` for large folios.
-    pub fn add_pages(&mut self, pages: &mut FolioRange, index: &mut u64) -> Result {
-        if pages.order() != 0 {
+    pub fn add_pages(&mut self, pages: &mut Restored<FolioRange>, index: &mut u64) -> Result {
+        if pages.get().order() != 0 {
             return Err(EINVAL);
         }
         let start = usize::try_from(*index).map_err(|_| EFBIG)?;
-        let first = usize::try_from(pages.pfn()).map_err(|_| EFBIG)?;
-        let nr = usize::try_from(pages.count()).map_err(|_| EFBIG)?;
+        let first = usize::try_from(pages.get().pfn()).map_err(|_| EFBIG)?;
+        let nr = usize::try_from(pages.get().count()).map_err(|_| EFBIG)?;
         let mut added = 0;
         // SAFETY: The file is a memfd nobody else sees; `first` is the page frame of the first
-        // of `nr` physically contiguous pages with one reference each, not in any page cache;
-        // the call consumes the first `added`.
+        // of `nr` physically contiguous pages with one reference each that nothing else uses
+        // (`Restored`); the call consumes the first `added`.
         let ret = unsafe {
             bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, start, &mut added)
         };
-        // SAFETY: The call took the references of the first `added` pages over.
-        unsafe { pages.forget_front(added as u64) };
+        // The call took the references of the first `added` pages over.
+        pages.forget_front(added as u64);
         *index += added as u64;
         to_result(ret)
     }

@@ -79,7 +79,7 @@ impl Drop for Folio {
 }
 
 /// Physically contiguous folios of one order, each held by a reference
-/// this value owns; dropped with it.
+/// this value owns; dropped with it. Dropping it may sleep.
 ///
 /// # Invariants
 ///
@@ -158,13 +158,9 @@ impl FolioRange {
     }
 
     /// Gives the references of the first `n` folios (at most all of them)
-    /// to the caller, who took them over through [`Self::folio_ptr`] or
-    /// [`Self::pfn`].
-    ///
-    /// # Safety
-    ///
-    /// The caller now owns those references.
-    pub unsafe fn forget_front(&mut self, n: u64) {
+    /// up, to whoever took them over through [`Self::folio_ptr`] or
+    /// [`Self::pfn`]; they are not dropped.
+    pub fn forget_front(&mut self, n: u64) {
         let n = n.min(self.count);
         self.count -= n;
         // INVARIANT: The folios are physically contiguous.
@@ -176,8 +172,8 @@ impl FolioRange {
     /// Takes the first folio.
     pub fn pop_front(&mut self) -> Option<Folio> {
         let folio = self.folio_ptr(0)?;
-        // SAFETY: We hand our reference on the first folio over.
-        unsafe { self.forget_front(1) };
+        // Our reference on the first folio goes to the `Folio`.
+        self.forget_front(1);
         // SAFETY: `folio` is a folio whose reference we owned.
         Some(unsafe { Folio::from_raw(folio) })
     }
@@ -185,16 +181,24 @@ impl FolioRange {
 
 impl Drop for FolioRange {
     fn drop(&mut self) {
+        crate::task::might_sleep();
         let mut i = 0u64;
         while let Some(folio) = self.pop_front() {
             drop(folio);
             i += 1;
             if i % 4096 == 0 {
-                // SAFETY: Called from process context, as dropping a run may sleep.
-                unsafe { bindings::cond_resched() };
+                cond_resched();
             }
         }
     }
+}
+
+/// Gives the CPU to another task if one should run: a long loop in process
+/// context calls it now and then.
+pub fn cond_resched() {
+    // SAFETY: `cond_resched()` has no requirements; it may sleep, which every caller allows
+    // (`might_sleep()` checks it where it matters).
+    unsafe { bindings::cond_resched() };
 }
 
 #[kunit_tests(rust_mm_folio)]

@@ -33,15 +33,22 @@ pub(crate) trait Arg: FromBytes + AsBytes {
 }
 
 /// Declares the wrapper of a uapi ioctl argument struct, which derefs to
-/// it and is copied to and from user space whole.
+/// it and is copied to and from user space whole. Every field must be
+/// listed: the build fails unless they fill the struct, with no padding.
 macro_rules! ioctl_arg {
-    ($(#[$meta:meta])* $name:ident($uapi:ident) = $nr:ident) => {
+    ($(#[$meta:meta])* $name:ident($uapi:ident { $($field:ident),+ }) = $nr:ident) => {
         $(#[$meta])*
         #[repr(transparent)]
         pub(crate) struct $name(uapi::$uapi);
 
-        // SAFETY: The uapi struct is made of integers, without padding (see the layout
-        // assertions below), so any bytes are a valid value.
+        // No padding: the fields listed fill the struct.
+        const _: () = {
+            const V: uapi::$uapi = pin_init::zeroed();
+            assert!(size_of::<uapi::$uapi>() == 0 $(+ core::mem::size_of_val(&V.$field))+);
+        };
+
+        // SAFETY: The uapi struct is made of integers without padding (asserted above), so any
+        // bytes are a valid value.
         unsafe impl FromBytes for $name {}
         // SAFETY: Without padding, every byte of a value is initialized.
         unsafe impl AsBytes for $name {}
@@ -68,36 +75,37 @@ macro_rules! ioctl_arg {
 
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_GET_STATE`: `size, state (out)`.
-    GetState(liveupdate_ioctl_get_state) = LIVEUPDATE_CMD_GET_STATE
+    GetState(liveupdate_ioctl_get_state { size, state }) = LIVEUPDATE_CMD_GET_STATE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_SET_EVENT`: `size, event`.
-    SetEvent(liveupdate_ioctl_set_event) = LIVEUPDATE_CMD_SET_EVENT
+    SetEvent(liveupdate_ioctl_set_event { size, event }) = LIVEUPDATE_CMD_SET_EVENT
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_FD_PRESERVE`: `size, fd, token`.
-    FdPreserve(liveupdate_ioctl_fd_preserve) = LIVEUPDATE_CMD_FD_PRESERVE
+    FdPreserve(liveupdate_ioctl_fd_preserve { size, fd, token }) = LIVEUPDATE_CMD_FD_PRESERVE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`: `size, reserved, token`.
-    FdUnpreserve(liveupdate_ioctl_fd_unpreserve) = LIVEUPDATE_CMD_FD_UNPRESERVE
+    FdUnpreserve(liveupdate_ioctl_fd_unpreserve { size, reserved, token }) = LIVEUPDATE_CMD_FD_UNPRESERVE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_FD_RESTORE`: `size, fd (out), token`.
-    FdRestore(liveupdate_ioctl_fd_restore) = LIVEUPDATE_CMD_FD_RESTORE
+    FdRestore(liveupdate_ioctl_fd_restore { size, fd, token }) = LIVEUPDATE_CMD_FD_RESTORE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_GET_FD_STATE`: `size, incoming, reserved[3], token,
     /// state (out), reserved2`.
-    GetFdState(liveupdate_ioctl_get_fd_state) = LIVEUPDATE_CMD_GET_FD_STATE
+    GetFdState(liveupdate_ioctl_get_fd_state {
+        size, incoming, reserved, token, state, reserved2
+    }) = LIVEUPDATE_CMD_GET_FD_STATE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_SET_FD_EVENT`: `size, event, token`.
-    SetFdEvent(liveupdate_ioctl_set_fd_event) = LIVEUPDATE_CMD_SET_FD_EVENT
+    SetFdEvent(liveupdate_ioctl_set_fd_event { size, event, token }) = LIVEUPDATE_CMD_SET_FD_EVENT
 );
 
-// The layouts the spec fixes: no implicit padding anywhere, which the
-// `FromBytes` and `AsBytes` implementations above rely on.
+// The layouts the spec fixes.
 const _: () = {
     use uapi::*;
     assert!(offset_of!(liveupdate_ioctl_fd_preserve, fd) == 4);

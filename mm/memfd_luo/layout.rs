@@ -73,8 +73,10 @@ impl Run {
 
     /// Decodes and checks one run; `None` if it cannot be right.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        let word0 = u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?);
-        let word1 = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+        if bytes.len() < RUN_SIZE {
+            return None;
+        }
+        let (word0, word1) = (le64(bytes, 0), le64(bytes, 8));
         let run = Self {
             pfn: word0 >> 12,
             order: (word0 & 0x3f) as u32,
@@ -114,12 +116,14 @@ pub(crate) fn write_header(out: &mut [u8], runs: usize, next: u64, info: &FileIn
     out[40..48].copy_from_slice(&info.pages.to_le_bytes());
 }
 
+/// The little-endian `u32` at `at` of `b`, which the caller checked holds it.
 pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
     let mut v = [0u8; 4];
     v.copy_from_slice(&b[at..at + 4]);
     u32::from_le_bytes(v)
 }
 
+/// The little-endian `u64` at `at` of `b`, which the caller checked holds it.
 pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);

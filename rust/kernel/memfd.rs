@@ -431,25 +431,15 @@ mod tests {
     /// the most folios a run may have; a hole starts a new run.
     #[test]
     fn runs_break_at_holes_and_at_the_count_limit() -> Result {
-        // SAFETY: A non-compound order-2 allocation, split into four pages with one reference
-        // each: order-0 folios.
-        let pfn = unsafe {
-            let page = bindings::alloc_pages(bindings::GFP_KERNEL, 2);
-            if page.is_null() {
-                return Err(ENOMEM);
-            }
-            bindings::split_page(page, 2);
-            bindings::page_to_pfn(page) as u64
-        };
-        // SAFETY: Each page is an order-0 folio whose reference we own.
-        let page = |i: u64| unsafe { FolioRange::from_raw(pfn + i, 0, 1) };
+        let mut pages = FolioRange::alloc_pages(2)?;
+        let pfn = pages.pfn();
         let mut held = HeldFolios { runs: KVVec::new() };
-        held.push(0, page(0), 2)?;
-        held.push(1, page(1), 2)?;
+        held.push(0, pages.split_front(1), 2)?;
+        held.push(1, pages.split_front(1), 2)?;
         // Continues in the file and in memory, but the run is full.
-        held.push(2, page(2), 2)?;
+        held.push(2, pages.split_front(1), 2)?;
         // Continues in memory, after a hole in the file.
-        held.push(4, page(3), 2)?;
+        held.push(4, pages.split_front(1), 2)?;
         let want = [(0, pfn, 2), (2, pfn + 2, 1), (4, pfn + 3, 1)];
         assert_eq!(held.runs().len(), want.len());
         for (run, want) in held.runs().iter().zip(want) {

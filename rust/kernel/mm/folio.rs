@@ -110,6 +110,32 @@ impl FolioRange {
         Self { pfn, order, count }
     }
 
+    /// Allocates `1 << order` physically contiguous single pages, each its
+    /// own order-0 folio (`split_page()`), to be freed one by one.
+    pub fn alloc_pages(order: u32) -> Result<Self> {
+        if order > bindings::MAX_PAGE_ORDER {
+            return Err(EINVAL);
+        }
+        // SAFETY: Any order up to `MAX_PAGE_ORDER` may be asked for; `GFP_KERNEL` makes no
+        // compound page.
+        let page = unsafe { bindings::alloc_pages(bindings::GFP_KERNEL, order) };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `page` heads a non-compound allocation of `order`, which `split_page()` turns
+        // into `1 << order` pages with one reference each, order-0 folios.
+        let pfn = unsafe {
+            bindings::split_page(page, order);
+            bindings::page_to_pfn(page) as u64
+        };
+        // INVARIANT: Contiguous order-0 folios whose references we own.
+        Ok(Self {
+            pfn,
+            order: 0,
+            count: 1 << order,
+        })
+    }
+
     /// The first page frame of the first folio.
     pub fn pfn(&self) -> u64 {
         self.pfn
@@ -169,6 +195,20 @@ impl FolioRange {
 }
 
 impl FolioRange {
+    /// Takes the first `n` folios (at most all of them) as a range of
+    /// their own.
+    pub fn split_front(&mut self, n: u64) -> FolioRange {
+        let n = n.min(self.count);
+        let front = FolioRange {
+            pfn: self.pfn,
+            order: self.order,
+            count: n,
+        };
+        // INVARIANT: The first `n` references now belong to `front`.
+        self.forget_front(n);
+        front
+    }
+
     /// Takes the first folio.
     pub fn pop_front(&mut self) -> Option<Folio> {
         let folio = self.folio_ptr(0)?;
@@ -209,24 +249,14 @@ mod tests {
     /// [`FolioRange::append`] makes of them.
     #[test]
     fn append_takes_only_what_continues() -> Result {
-        // SAFETY: A non-compound order-2 allocation, split into four pages with one reference
-        // each: order-0 folios.
-        let pfn = unsafe {
-            let page = bindings::alloc_pages(bindings::GFP_KERNEL, 2);
-            if page.is_null() {
-                return Err(ENOMEM);
-            }
-            bindings::split_page(page, 2);
-            bindings::page_to_pfn(page) as u64
-        };
-        // SAFETY: Each page is an order-0 folio whose reference we own.
-        let page = |i: u64| unsafe { FolioRange::from_raw(pfn + i, 0, 1) };
-        let mut run = page(0);
-        assert!(run.append(page(1), 3).is_ok());
+        let mut pages = FolioRange::alloc_pages(2)?;
+        let pfn = pages.pfn();
+        let mut page = || pages.split_front(1);
+        let (mut run, second, third, fourth) = (page(), page(), page(), page());
+        assert!(run.append(second, 3).is_ok());
         // Not where the run ends.
-        let fourth = page(3);
         let fourth = run.append(fourth, 3).err().ok_or(EINVAL)?;
-        assert!(run.append(page(2), 3).is_ok());
+        assert!(run.append(third, 3).is_ok());
         assert_eq!((run.pfn(), run.count(), run.pages()), (pfn, 3, 3));
         // Too many folios for `max`.
         let fourth = run.append(fourth, 3).err().ok_or(EINVAL)?;

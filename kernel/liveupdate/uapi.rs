@@ -87,7 +87,8 @@ ioctl_arg!(
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`: `size, reserved, token`.
-    FdUnpreserve(liveupdate_ioctl_fd_unpreserve { size, reserved, token }) = LIVEUPDATE_CMD_FD_UNPRESERVE
+    FdUnpreserve(liveupdate_ioctl_fd_unpreserve { size, reserved, token })
+        = LIVEUPDATE_CMD_FD_UNPRESERVE
 );
 ioctl_arg!(
     /// `LIVEUPDATE_IOCTL_FD_RESTORE`: `size, fd (out), token`.

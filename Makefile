@@ -91,7 +91,7 @@ check-debug: sync guest
 		--append "kho_scratch=256M,0,0 no5lvl"
 
 # The part of the debug lane CI runs after make check (the whole lane
-# takes about an hour): the KUnit suites (hand-over parsers fuzzed under
+# takes two to three hours): the KUnit suites (hand-over parsers fuzzed under
 # KASAN), the ioctl fuzzer, memfds in one boot, allocation failures in
 # PREPARE and in FD_RESTORE across a kexec, files of a C handler across a
 # kexec (KASAN found a use-after-free there), and a damaged hand-over.

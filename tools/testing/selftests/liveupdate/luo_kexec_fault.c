@@ -3,7 +3,7 @@
  * Allocation failures while the next kernel restores memfds (see
  * luo_fault_utils.h). Stage 1 preserves COPIES memfds of two shapes (1 MiB
  * written page by page, preserved as a range of pages; 256 KiB with one
- * page in 16 written, preserved as single folios) and one more 1 MiB
+ * page in 16 written, preserved as single folios) and one more 4 MiB
  * memfd the next kernel abandons, then kexecs.
  *
  * Stage 2 restores copy j of each shape with its jth allocation failing:
@@ -42,7 +42,8 @@ struct shape {
 static struct shape shapes[] = {
 	{ "dense", 0xf100, SZ_1M, 1, COPIES },
 	{ "sparse", 0xf200, SZ_1M / 4, 16, COPIES },
-	{ "abandoned", 0xf300, SZ_1M, 1, 1 },
+	/* Large enough that the debug lane's noise in free memory is small. */
+	{ "abandoned", 0xf300, 4 * SZ_1M, 1, 1 },
 };
 
 #define NR_SHAPES	ARRAY_SIZE(shapes)
@@ -172,7 +173,8 @@ static void stage_2(void)
 	abandoned = luo_fd_restore(luo, ABANDONED->token);
 	luo_write_file(LUO_FAILMEMFD "probability", "0");
 	ksft_test_result(abandoned == -ENOMEM,
-			 "another 1 MiB file stops half-way through its restore: %s\n",
+			 "another %zu MiB file stops half-way through its restore: %s\n",
+			 ABANDONED->size >> 20,
 			 abandoned < 0 ? strerror(-abandoned) : "restored");
 	before = luo_free_kib();
 	finished = !luo_set_event(luo, LIVEUPDATE_FINISH);

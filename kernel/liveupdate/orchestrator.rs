@@ -301,7 +301,7 @@ impl Orchestrator {
     /// allowed in NORMAL and UPDATED only (`EBUSY`).
     fn registration(&self) -> Result<Transition<'_>> {
         let t = self.transition(Wait::Uninterruptible)?;
-        if !t.state().allows_registration() {
+        if !t.state().is_idle() {
             return Err(EBUSY);
         }
         Ok(t)
@@ -378,7 +378,7 @@ impl Orchestrator {
     ) -> Result<T> {
         loop {
             let mut t = self.transition(Wait::Uninterruptible)?;
-            let removed = if t.state().allows_registration() {
+            let removed = if t.state().is_idle() {
                 remove(&mut t)
             } else {
                 Err(EBUSY)
@@ -472,13 +472,13 @@ impl Orchestrator {
     /// FD_PRESERVE: records `file` under `token`; it is serialized at
     /// PREPARE.
     pub(crate) fn fd_preserve(&self, token: u64, file: ARef<File>) -> Result {
-        let mut t = self.file_operation(|s| matches!(s, State::Normal | State::Updated))?;
+        let mut t = self.file_operation(State::is_idle)?;
         t.update.files.preserve(token, file)
     }
 
     /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
     pub(crate) fn fd_unpreserve(&self, token: u64) -> Result {
-        let mut t = self.file_operation(|s| matches!(s, State::Normal | State::Updated))?;
+        let mut t = self.file_operation(State::is_idle)?;
         t.update.files.unpreserve(token)?;
         t.changed();
         Ok(())
@@ -505,7 +505,7 @@ impl Orchestrator {
             let mut t = self.file_operation(|s| s == State::Updated)?;
             return t.update.files.finish_one(token);
         }
-        let mut t = self.file_operation(|s| matches!(s, State::Normal | State::Updated))?;
+        let mut t = self.file_operation(State::is_idle)?;
         t.update.files.event(token, event)
     }
 }

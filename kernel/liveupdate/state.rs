@@ -81,9 +81,10 @@ impl State {
         }
     }
 
-    /// Whether subsystems and file handlers may (un)register: not while an
-    /// update is prepared or frozen, since LUO is using them.
-    pub(crate) const fn allows_registration(self) -> bool {
+    /// Whether no update is prepared or frozen (NORMAL or UPDATED): only
+    /// then may subsystems and file handlers (un)register and outgoing
+    /// files change, since an update in progress uses them.
+    pub(crate) const fn is_idle(self) -> bool {
         matches!(self, Self::Normal | Self::Updated)
     }
 }
@@ -138,10 +139,10 @@ mod tests {
 
     #[test]
     fn registration_only_when_idle() {
-        assert!(State::Normal.allows_registration());
-        assert!(State::Updated.allows_registration());
-        assert!(!State::Prepared.allows_registration());
-        assert!(!State::Frozen.allows_registration());
+        assert!(State::Normal.is_idle());
+        assert!(State::Updated.is_idle());
+        assert!(!State::Prepared.is_idle());
+        assert!(!State::Frozen.is_idle());
     }
 
     #[test]

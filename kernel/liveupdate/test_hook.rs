@@ -35,7 +35,7 @@ pub(crate) fn damage(update: &mut Update) {
 /// one at registration. `EEXIST` if `name` already has data.
 fn add_incoming(luo: &Orchestrator, name: &CStr, data: u64) -> Result {
     let mut t = luo.transition(Wait::Uninterruptible)?;
-    if !matches!(t.state(), State::Normal | State::Updated) {
+    if !t.state().is_idle() {
         return Err(EBUSY);
     }
     if incoming_data(&t.update.incoming, name).is_some() {

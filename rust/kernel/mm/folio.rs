@@ -40,13 +40,6 @@ impl Folio {
         Self(folio)
     }
 
-    /// Gives the reference to the caller.
-    pub fn into_raw(self) -> NonNull<bindings::folio> {
-        let folio = self.0;
-        core::mem::forget(self);
-        folio
-    }
-
     /// The folio.
     pub fn as_ptr(&self) -> *mut bindings::folio {
         self.0.as_ptr()

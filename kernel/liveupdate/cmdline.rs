@@ -3,31 +3,57 @@
 //! Boot-time entry points: the `liveupdate=` parameter and the
 //! `early_initcall` that allocates the orchestrator.
 //!
+//! `liveupdate=on` (any boolean) enables LUO with the orchestration uAPI
+//! of [`crate::device::orchestration`]; `liveupdate=sessions` enables it
+//! with Linux 7.3's session uAPI ([`crate::device::sessions`]). The two
+//! share their ioctl numbers, so `/dev/liveupdate` speaks one of them.
+//!
 //! `luo_boot.c` registers both hooks (they need linker sections) and
 //! forwards here.
 
 use crate::orchestrator;
 use kernel::{
+    kho,
     prelude::*,
     sync::atomic::{AtomicFlag, Relaxed},
 };
 
+/// The uAPI `/dev/liveupdate` speaks.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Uapi {
+    /// The state machine of the v3 design: `liveupdate=on`.
+    Orchestration,
+    /// Linux 7.3's sessions: `liveupdate=sessions`.
+    Sessions,
+}
+
 /// `liveupdate=`: set once at early boot, before the orchestrator exists.
 static ENABLED: AtomicFlag = AtomicFlag::new(false);
+static SESSIONS: AtomicFlag = AtomicFlag::new(false);
 
-/// Whether the kernel was booted with `liveupdate=on`.
+/// Whether the kernel was booted with live update enabled.
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Relaxed)
 }
 
-/// Records the value of `liveupdate=<bool>`.
+/// The uAPI chosen at boot (meaningful when [`enabled()`]).
+pub(crate) fn uapi() -> Uapi {
+    if SESSIONS.load(Relaxed) {
+        Uapi::Sessions
+    } else {
+        Uapi::Orchestration
+    }
+}
+
+/// Records the value of `liveupdate=`.
 ///
 /// # Safety
 ///
 /// No requirements: callable from any context, including early boot.
 #[export]
-pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
+pub(crate) unsafe extern "C" fn luo_cmdline_set(enabled: bool, sessions: bool) {
     ENABLED.store(enabled, Relaxed);
+    SESSIONS.store(enabled && sessions, Relaxed);
 }
 
 /// Allocates the orchestrator at `early_initcall`, before any driver can
@@ -38,6 +64,11 @@ pub(crate) unsafe extern "C" fn luo_cmdline_set_enabled(enabled: bool) {
 /// Called once, from process context during boot.
 #[export]
 pub(crate) unsafe extern "C" fn luo_early_init() -> c_int {
+    // Sessions live in KHO alone: without it, as in Linux 7.3, no LUO.
+    if uapi() == Uapi::Sessions && !kho::is_enabled() {
+        pr_warn!("disabling live update: KHO is disabled\n");
+        ENABLED.store(false, Relaxed);
+    }
     match orchestrator::init() {
         Ok(()) => {
             if let Some(luo) = orchestrator::luo() {

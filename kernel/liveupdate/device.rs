@@ -1,32 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/dev/liveupdate`: the misc device through which one privileged agent
-//! drives a live update.
+//! `/dev/liveupdate`: the misc device, which speaks the uAPI chosen at boot
+//! ([`crate::cmdline`]).
 //!
-//! Opening needs `CAP_SYS_ADMIN` (`EPERM`) and the device has one opener at
-//! a time (`EBUSY`). Closing it before the reboot cancels a prepared or
-//! frozen update. The ioctls and their argument rules are in
-//! [`crate::uapi`]; errors follow iommufd: `ENOTTY` unknown ioctl, `EINVAL`
-//! too small or a bad field, `E2BIG` non-zero unknown tail, `EOPNOTSUPP`
-//! unsupported value (unknown event, non-zero reserved), `EBUSY` wrong
-//! state, `EINTR` interrupted while waiting for a running transition.
+//! - [`orchestration`]: the state machine of the v3 design, driven by one
+//!   privileged agent (`CAP_SYS_ADMIN`, else `EPERM`); closing the device
+//!   cancels a pending update.
+//! - [`sessions`]: Linux 7.3's session uAPI; the device node's mode decides
+//!   who may open it, and sessions outlive the device's file descriptor.
+//!
+//! Either way the device has one opener at a time (`EBUSY`): one open file
+//! description, which a process may share with its children.
+
+pub(crate) mod orchestration;
+pub(crate) mod sessions;
 
 use crate::{
-    orchestrator::{luo, Orchestrator, Wait},
-    state::Event,
-    uapi::{
-        Arg, FdPreserve, FdRestore, FdUnpreserve, GetFdState, GetState, SetEvent, SetFdEvent,
-        UserArg,
-    },
+    cmdline::{self, Uapi},
+    orchestrator::{luo, Orchestrator},
 };
 use kernel::{
     capability::{capable, Capability},
-    fs::{
-        file::{flags::O_CLOEXEC, FileDescriptorReservation},
-        File, LocalFile,
-    },
+    fs::{File, LocalFile},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
+    sync::aref::ARef,
 };
 
 /// The registration of `/dev/liveupdate`.
@@ -39,10 +37,11 @@ pub(crate) fn register() -> impl PinInit<Registration, Error> {
     })
 }
 
-/// The one open of `/dev/liveupdate`; dropping it (the last close) cancels
-/// a pending update and releases the device.
+/// The one open of `/dev/liveupdate`; dropping it (the last close) releases
+/// the device, and with the orchestration uAPI cancels a pending update.
 pub(crate) struct LiveUpdateDevice {
     luo: &'static Orchestrator,
+    uapi: Uapi,
 }
 
 impl Drop for LiveUpdateDevice {
@@ -56,7 +55,8 @@ impl MiscDevice for LiveUpdateDevice {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, _misc: &Registration) -> Result<KBox<Self>> {
-        if !capable(Capability::SYS_ADMIN) {
+        let uapi = cmdline::uapi();
+        if uapi == Uapi::Orchestration && !capable(Capability::SYS_ADMIN) {
             return Err(EPERM);
         }
         let luo = luo().ok_or(ENODEV)?;
@@ -64,93 +64,23 @@ impl MiscDevice for LiveUpdateDevice {
             return Err(EBUSY);
         }
         // On allocation failure the value is dropped, which releases the claim.
-        Ok(KBox::new(LiveUpdateDevice { luo }, GFP_KERNEL)?)
+        Ok(KBox::new(LiveUpdateDevice { luo, uapi }, GFP_KERNEL)?)
     }
 
     fn ioctl(device: &LiveUpdateDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let luo = device.luo;
-        match cmd {
-            GetState::CMD => get_state(luo, arg),
-            SetEvent::CMD => set_event(luo, arg),
-            FdPreserve::CMD => fd_preserve(luo, arg),
-            FdUnpreserve::CMD => fd_unpreserve(luo, arg),
-            FdRestore::CMD => fd_restore(luo, arg),
-            GetFdState::CMD => get_fd_state(luo, arg),
-            SetFdEvent::CMD => set_fd_event(luo, arg),
-            _ => Err(ENOTTY),
-        }?;
+        match device.uapi {
+            Uapi::Orchestration => orchestration::ioctl(device.luo, cmd, arg)?,
+            Uapi::Sessions => sessions::ioctl(device.luo, cmd, arg)?,
+        }
         Ok(0)
     }
 }
 
-/// `LIVEUPDATE_IOCTL_GET_STATE`: reports the global state.
-fn get_state(luo: &Orchestrator, arg: usize) -> Result {
-    let mut get = UserArg::<GetState>::read(arg)?;
-    get.state = luo.state().to_uapi();
-    get.write_back()
-}
-
-/// `LIVEUPDATE_IOCTL_SET_EVENT`: PREPARE, CANCEL or FINISH. FREEZE comes
-/// only from `reboot(LINUX_REBOOT_CMD_KEXEC)`.
-fn set_event(luo: &Orchestrator, arg: usize) -> Result {
-    let set = UserArg::<SetEvent>::read(arg)?;
-    match Event::from_uapi(set.event) {
-        None | Some(Event::Freeze) => Err(EOPNOTSUPP),
-        Some(event) => luo.event(event, Wait::Interruptible),
-    }
-}
-
-/// `LIVEUPDATE_IOCTL_FD_PRESERVE`: keeps the file `fd` under `token`.
-fn fd_preserve(luo: &Orchestrator, arg: usize) -> Result {
-    let preserve = UserArg::<FdPreserve>::read(arg)?;
-    let fd = u32::try_from(preserve.fd).map_err(|_| EBADF)?;
+/// The file of the caller's file descriptor `fd` (`EBADF` if there is none),
+/// for an ioctl to keep.
+fn fget(fd: i32) -> Result<ARef<File>> {
+    let fd = u32::try_from(fd).map_err(|_| EBADF)?;
     let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
     // SAFETY: This runs in an ioctl, where the current thread holds no `fdget_pos()`.
-    let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
-    luo.fd_preserve(preserve.token, file)
-}
-
-/// `LIVEUPDATE_IOCTL_FD_UNPRESERVE`.
-fn fd_unpreserve(luo: &Orchestrator, arg: usize) -> Result {
-    let unpreserve = UserArg::<FdUnpreserve>::read(arg)?;
-    if unpreserve.reserved != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    luo.fd_unpreserve(unpreserve.token)
-}
-
-/// `LIVEUPDATE_IOCTL_FD_RESTORE`: a new fd for an incoming token. The fd
-/// number is written back first and `fd_install()` comes last, so a failing
-/// call leaves no fd.
-fn fd_restore(luo: &Orchestrator, arg: usize) -> Result {
-    let mut restore = UserArg::<FdRestore>::read(arg)?;
-    let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
-    restore.fd = reservation.reserved_fd() as i32;
-    restore.write_back()?;
-    let file = luo.fd_restore(restore.token)?;
-    reservation.fd_install(file);
-    Ok(())
-}
-
-/// `LIVEUPDATE_IOCTL_GET_FD_STATE`.
-fn get_fd_state(luo: &Orchestrator, arg: usize) -> Result {
-    let mut get = UserArg::<GetFdState>::read(arg)?;
-    if get.reserved != [0; 3] || get.reserved2 != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    let incoming = match get.incoming {
-        0 => false,
-        1 => true,
-        _ => return Err(EINVAL),
-    };
-    get.state = luo.fd_state(get.token, incoming)?.to_uapi();
-    get.write_back()
-}
-
-/// `LIVEUPDATE_IOCTL_SET_FD_EVENT`: one file ahead of, or back from, the
-/// global state.
-fn set_fd_event(luo: &Orchestrator, arg: usize) -> Result {
-    let set = UserArg::<SetFdEvent>::read(arg)?;
-    let event = Event::from_uapi(set.event).ok_or(EOPNOTSUPP)?;
-    luo.fd_event(set.token, event)
+    Ok(unsafe { LocalFile::assume_no_fdget_pos(file) })
 }

@@ -6,6 +6,9 @@
 //!
 //! Each file has its own state, which can run ahead of the global one (a
 //! per-file PREPARE in NORMAL) or behind it (a per-file FINISH in UPDATED).
+//! Each belongs to a session ([`crate::sessions`]), or to none: the files
+//! of the orchestration uAPI have [`NO_SESSION`]. Tokens are unique within
+//! a session; a file is preserved once, whatever its session.
 //! Like the subsystems' registry, [`Files`] lives under the transition
 //! mutex: a handler is only lent to the transition that holds it, and
 //! cannot be unregistered while an outgoing file uses it (`EBUSY`).
@@ -13,7 +16,7 @@
 //! Their part of the hand-over is [`crate::handover::files`].
 
 use crate::{
-    handover::valid_name,
+    handover::{files::MAX_FILES, valid_name},
     state::{Event, State},
 };
 use kernel::{
@@ -26,8 +29,16 @@ use kernel::{
     sync::aref::ARef,
 };
 
-/// A file preserved in this kernel, by token.
+/// The session of a file: a number [`crate::sessions`] gives out, or
+/// [`NO_SESSION`].
+pub(crate) type SessionId = u64;
+
+/// The session of the files of the orchestration uAPI.
+pub(crate) const NO_SESSION: SessionId = 0;
+
+/// A file preserved in this kernel, by session and token.
 struct OutgoingFile {
+    session: SessionId,
     token: u64,
     file: ARef<File>,
     /// Its handler's address (only compared), which stays registered
@@ -40,25 +51,63 @@ struct OutgoingFile {
     _owner: OwnerRef,
 }
 
-/// A file handed over by the previous kernel, by token.
+/// A file handed over by the previous kernel, by session and token.
 pub(crate) struct IncomingFile {
+    pub(crate) session: SessionId,
     pub(crate) token: u64,
     compatible: CString,
     pub(crate) data: u64,
-    /// The restored file, once FD_RESTORE succeeded (kept for finish()).
+    /// The restored file, once restored (kept for finish()).
     restored: Option<ARef<File>>,
+    /// Why restoring it failed, for [`Again::Share`].
+    failed: Option<Error>,
 }
 
 impl IncomingFile {
     /// A file handed over with `compatible` and `data`, not restored yet.
-    pub(crate) fn new(token: u64, compatible: CString, data: u64) -> Self {
+    pub(crate) fn new(session: SessionId, token: u64, compatible: CString, data: u64) -> Self {
         Self {
+            session,
             token,
             compatible,
             data,
             restored: None,
+            failed: None,
         }
     }
+
+    fn key(&self) -> (SessionId, u64) {
+        (self.session, self.token)
+    }
+}
+
+/// Why a file cannot be preserved; each uAPI has its errno for each.
+pub(crate) enum Refused {
+    /// The token is already used in this session.
+    Token,
+    /// The file is already preserved, or restored and not finished.
+    File,
+    /// No registered handler can preserve it.
+    NoHandler,
+    /// Out of memory, the most files a hand-over carries (`ENOSPC`), the
+    /// handler's module going away (`EAGAIN`), or the handler's error.
+    Error(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// What restoring a file that was restored before, or failed to, does.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Again {
+    /// `EBUSY` after a success; a failure can be retried (orchestration).
+    Refuse,
+    /// The same open file after a success; the same error after a
+    /// failure (sessions).
+    Share,
 }
 
 /// A registered file handler.
@@ -72,7 +121,7 @@ pub(crate) struct Handler {
 pub(crate) struct Files {
     handlers: KVec<Handler>,
     outgoing: KVec<OutgoingFile>,
-    /// Sorted by token.
+    /// Sorted by session and token.
     incoming: KVec<IncomingFile>,
 }
 
@@ -150,51 +199,74 @@ impl Files {
         Ok(self.handlers.remove(index)?)
     }
 
-    fn outgoing_index(&self, token: u64) -> Result<usize> {
-        let index = self.outgoing.iter().position(|f| f.token == token);
-        index.ok_or(ENOENT)
+    fn outgoing_index(&self, session: SessionId, token: u64) -> Result<usize> {
+        let found = self
+            .outgoing
+            .iter()
+            .position(|f| (f.session, f.token) == (session, token));
+        found.ok_or(ENOENT)
     }
 
-    fn incoming_index(&self, token: u64) -> Result<usize> {
-        let found = self.incoming.binary_search_by_key(&token, |f| f.token);
+    fn incoming_index(&self, session: SessionId, token: u64) -> Result<usize> {
+        let found = self
+            .incoming
+            .binary_search_by_key(&(session, token), IncomingFile::key);
         found.map_err(|_| ENOENT)
     }
 
-    /// The outgoing files, in the order preserved: (token, handler
+    /// The incoming files of `session`, as a range of indices.
+    fn incoming_range(&self, session: SessionId) -> core::ops::Range<usize> {
+        let start = self.incoming.partition_point(|f| f.session < session);
+        let end = self.incoming.partition_point(|f| f.session <= session);
+        start..end
+    }
+
+    /// The outgoing files, in the order preserved: (session, token, handler
     /// compatible, data), to write the hand-over.
-    pub(crate) fn outgoing(&self) -> impl ExactSizeIterator<Item = (u64, &[u8], u64)> {
+    pub(crate) fn outgoing(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (SessionId, u64, &[u8], u64)> + Clone {
         self.outgoing.iter().map(|f| {
             let compatible = handler(&self.handlers, f.handler).map(|h| h.compatible());
-            (
-                f.token,
-                compatible.map_or(&b""[..], |c| c.to_bytes()),
-                f.data,
-            )
+            let compatible = compatible.map_or(&b""[..], |c| c.to_bytes());
+            (f.session, f.token, compatible, f.data)
         })
     }
 
-    /// Takes the files of an accepted hand-over, sorted by token.
+    /// Takes the files of an accepted hand-over, sorted by session and
+    /// token.
     pub(crate) fn set_incoming(&mut self, incoming: KVec<IncomingFile>) {
         self.incoming = incoming;
     }
 
-    /// FD_PRESERVE: records `file` under `token` with the first handler
-    /// that accepts it (`EOPNOTSUPP` if none does). `EEXIST` if the token
-    /// or the file is already preserved; `EAGAIN` if the handler's module
-    /// is going away.
-    pub(crate) fn preserve(&mut self, token: u64, file: ARef<File>) -> Result {
-        if self.outgoing_index(token).is_ok()
+    /// Records `file` under `token` in `session` with the first handler
+    /// that accepts it.
+    pub(crate) fn preserve(
+        &mut self,
+        session: SessionId,
+        token: u64,
+        file: ARef<File>,
+    ) -> core::result::Result<(), Refused> {
+        if self.outgoing_index(session, token).is_ok() {
+            return Err(Refused::Token);
+        }
+        let same = |f: &ARef<File>| f.as_ptr() == file.as_ptr();
+        if self.outgoing.iter().any(|f| same(&f.file))
             || self
-                .outgoing
+                .incoming
                 .iter()
-                .any(|f| f.file.as_ptr() == file.as_ptr())
+                .any(|f| f.restored.as_ref().is_some_and(same))
         {
-            return Err(EEXIST);
+            return Err(Refused::File);
+        }
+        if self.outgoing.len() >= MAX_FILES {
+            return Err(Refused::Error(ENOSPC));
         }
         let handler = self.handlers.iter().find(|h| h.handle.can_preserve(&file));
-        let handler = &handler.ok_or(EOPNOTSUPP)?.handle;
+        let handler = &handler.ok_or(Refused::NoHandler)?.handle;
         let owner = handler.owner().ok_or(EAGAIN)?;
         let f = OutgoingFile {
+            session,
             token,
             file,
             handler: handler.as_ptr() as usize,
@@ -202,47 +274,80 @@ impl Files {
             data: 0,
             _owner: owner,
         };
-        self.outgoing.push(f, GFP_KERNEL)?;
+        self.outgoing.push(f, GFP_KERNEL).map_err(Error::from)?;
         Ok(())
     }
 
-    /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
-    pub(crate) fn unpreserve(&mut self, token: u64) -> Result {
-        let mut f = self.outgoing.remove(self.outgoing_index(token)?)?;
+    /// Drops `token` of `session`, cancelling it first if prepared.
+    pub(crate) fn unpreserve(&mut self, session: SessionId, token: u64) -> Result {
+        let mut f = self.outgoing.remove(self.outgoing_index(session, token)?)?;
         cancel(&self.handlers, &mut f);
         Ok(())
     }
 
-    /// FD_RESTORE: rebuilds the incoming file `token` (once: `EBUSY`
-    /// after that; `EOPNOTSUPP` without a handler for it).
-    pub(crate) fn restore(&mut self, token: u64) -> Result<ARef<File>> {
-        let index = self.incoming_index(token)?;
-        let f = &self.incoming[index];
-        if f.restored.is_some() {
-            return Err(EBUSY);
+    /// Drops every file of `session`, the last preserved first, cancelling
+    /// each first if prepared; `false` if it had none.
+    pub(crate) fn unpreserve_session(&mut self, session: SessionId) -> bool {
+        let handlers = &self.handlers;
+        let mut found = false;
+        for f in self
+            .outgoing
+            .iter_mut()
+            .rev()
+            .filter(|f| f.session == session)
+        {
+            cancel(handlers, f);
+            found = true;
         }
-        let handler = self
-            .handler_for(f.compatible.to_bytes())
-            .ok_or(EOPNOTSUPP)?;
-        let file = handler.retrieve(f.data)?;
-        self.incoming[index].restored = Some(file.clone());
-        Ok(file)
+        self.outgoing.retain(|f| f.session != session);
+        found
     }
 
-    /// GET_FD_STATE: the state of an outgoing or (`incoming`) incoming file.
-    pub(crate) fn state(&self, token: u64, incoming: bool) -> Result<State> {
+    /// Rebuilds the incoming file `token` of `session` (`EOPNOTSUPP`
+    /// without a handler for it); `again` says what a second call does.
+    pub(crate) fn restore(
+        &mut self,
+        session: SessionId,
+        token: u64,
+        again: Again,
+    ) -> Result<ARef<File>> {
+        let index = self.incoming_index(session, token)?;
+        let f = &self.incoming[index];
+        match (again, &f.restored, f.failed) {
+            (Again::Refuse, Some(_), _) => return Err(EBUSY),
+            (Again::Share, Some(file), _) => return Ok(file.clone()),
+            (Again::Share, None, Some(e)) => return Err(e),
+            _ => (),
+        }
+        let handler = self.handler_for(f.compatible.to_bytes());
+        let restored = handler.ok_or(EOPNOTSUPP).and_then(|h| h.retrieve(f.data));
+        let f = &mut self.incoming[index];
+        match restored {
+            Ok(file) => {
+                f.restored = Some(file.clone());
+                Ok(file)
+            }
+            Err(e) => {
+                f.failed = Some(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The state of an outgoing or (`incoming`) incoming file.
+    pub(crate) fn state(&self, session: SessionId, token: u64, incoming: bool) -> Result<State> {
         if incoming {
-            self.incoming_index(token)?;
+            self.incoming_index(session, token)?;
             Ok(State::Updated)
         } else {
-            Ok(self.outgoing[self.outgoing_index(token)?].state)
+            Ok(self.outgoing[self.outgoing_index(session, token)?].state)
         }
     }
 
-    /// SET_FD_EVENT on an outgoing file: PREPARE, FREEZE or CANCEL, one
-    /// step ahead of, or back from, the global state (`EBUSY` otherwise).
-    pub(crate) fn event(&mut self, token: u64, event: Event) -> Result {
-        let index = self.outgoing_index(token)?;
+    /// PREPARE, FREEZE or CANCEL for one outgoing file, one step ahead of,
+    /// or back from, the global state (`EBUSY` otherwise).
+    pub(crate) fn event(&mut self, session: SessionId, token: u64, event: Event) -> Result {
+        let index = self.outgoing_index(session, token)?;
         let f = &mut self.outgoing[index];
         let handler = handler(&self.handlers, f.handler)?;
         let (state, data) = match (event, f.state) {
@@ -258,11 +363,23 @@ impl Files {
         Ok(())
     }
 
-    /// SET_FD_EVENT FINISH on an incoming file: finishes it alone.
-    pub(crate) fn finish_one(&mut self, token: u64) -> Result {
-        let f = self.incoming.remove(self.incoming_index(token)?)?;
+    /// FINISH for one incoming file alone.
+    pub(crate) fn finish_one(&mut self, session: SessionId, token: u64) -> Result {
+        let f = self.incoming.remove(self.incoming_index(session, token)?)?;
         self.finish_incoming(&f);
         Ok(())
+    }
+
+    /// FINISH for every incoming file of `session`, restored or not, the
+    /// last first. Returns how many no registered handler claims.
+    pub(crate) fn finish_session(&mut self, session: SessionId) -> usize {
+        let mut unclaimed = 0;
+        for index in self.incoming_range(session).rev() {
+            if let Ok(f) = self.incoming.remove(index) {
+                unclaimed += usize::from(!self.finish_incoming(&f));
+            }
+        }
+        unclaimed
     }
 
     /// Prepares every outgoing file not prepared yet (per-file PREPARE may
@@ -300,11 +417,10 @@ impl Files {
         }
     }
 
-    /// Drops every outgoing file (closing the device), cancelling it first,
-    /// the last first.
-    pub(crate) fn release(&mut self) {
-        self.cancel();
-        self.outgoing.clear();
+    /// Drops every outgoing file of the orchestration uAPI (closing the
+    /// device), cancelling it first, the last first; `false` if none.
+    pub(crate) fn release(&mut self) -> bool {
+        self.unpreserve_session(NO_SESSION)
     }
 
     /// FINISH: calls the handler's finish() for every incoming file and

@@ -34,8 +34,8 @@
 
 pub(crate) mod files;
 
-use crate::files::IncomingFile;
-use files::OutgoingFiles;
+use crate::{files::SessionId, sessions::SessionName};
+use files::{FileEntry, OutgoingFiles, ReceivedFiles};
 use kernel::{
     alloc::KVec,
     fdt::{Fdt, FdtWriter},
@@ -116,15 +116,16 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Builds the hand-over of `subsystems` (name, prepared data) and
-    /// `files` (token, handler compatible, data) and publishes it.
+    /// Builds the hand-over of `subsystems` (name, prepared data), `files`
+    /// and `sessions` and publishes it.
     pub(crate) fn publish<'a>(
         subsystems: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
-        files: impl ExactSizeIterator<Item = (u64, &'a [u8], u64)>,
+        files: impl ExactSizeIterator<Item = FileEntry<'a>>,
+        sessions: impl ExactSizeIterator<Item = (SessionId, &'a SessionName)>,
     ) -> Result<Self> {
-        let files = match files.len() {
-            0 => None,
-            _ => Some(OutgoingFiles::write(files)?),
+        let files = match (files.len(), sessions.len()) {
+            (0, 0) => None,
+            _ => Some(OutgoingFiles::write(files, sessions)?),
         };
         let count = subsystems.len();
         let files_at = files.as_ref().map(|f| f.phys());
@@ -242,8 +243,9 @@ impl kernel::fmt::Display for Finished {
     }
 }
 
-/// What an accepted hand-over carries: the subsystems' and the files' data.
-pub(crate) type Handover = (KVec<Incoming>, KVec<IncomingFile>);
+/// What an accepted hand-over carries: the subsystems' data, the files and
+/// the sessions.
+pub(crate) type Handover = (KVec<Incoming>, ReceivedFiles);
 
 /// Retrieves and checks the previous kernel's hand-over. Its memory is
 /// freed before this returns, whatever the outcome.
@@ -304,7 +306,7 @@ fn parse(blob: &[u8]) -> core::result::Result<Handover, &'static str> {
     }
     let files = match files_at {
         Some(phys) => files::receive(phys)?,
-        None => KVec::new(),
+        None => (KVec::new(), KVec::new()),
     };
     Ok((incoming, files))
 }

@@ -19,12 +19,15 @@
 //!   and their part of each transition.
 //! - [`files`]: file handlers, preserved files, and everything done to
 //!   them.
+//! - [`sessions`]: the named groups of files of the session uAPI.
 //! - [`handover`]: the `luo-v1` hand-over in KHO, written at PREPARE and
 //!   read, never trusted, by the next kernel; [`handover::files`] is the
 //!   files' `file-descriptors-v1` part of it.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
-//! - [`cmdline`]: `liveupdate=` and the `early_initcall` (from `luo_boot.c`).
-//! - [`device`]: the `/dev/liveupdate` misc device and its ioctl dispatch.
+//! - [`cmdline`]: `liveupdate=` (which uAPI `/dev/liveupdate` speaks) and
+//!   the `early_initcall` (from `luo_boot.c`).
+//! - [`device`]: the `/dev/liveupdate` misc device and its two uAPIs,
+//!   [`device::orchestration`] and [`device::sessions`].
 //! - [`uapi`]: ioctl numbers and argument layouts of
 //!   `include/uapi/linux/liveupdate.h`, iommufd-style argument copying.
 //! - [`sysfs`]: the state file, `/sys/kernel/liveupdate/state`.
@@ -42,6 +45,7 @@ mod device;
 mod files;
 mod handover;
 mod orchestrator;
+mod sessions;
 mod state;
 mod subsystems;
 #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
@@ -73,8 +77,12 @@ impl kernel::Module for LiveUpdateModule {
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
         luo.create_sysfs_files()?;
         let device = KBox::pin_init(device::register(), GFP_KERNEL)?;
+        if cmdline::uapi() == cmdline::Uapi::Sessions {
+            luo.start_sessions();
+        }
         pr_info!(
-            "live update orchestrator enabled, state {}\n",
+            "live update orchestrator enabled ({:?} uAPI), state {}\n",
+            cmdline::uapi(),
             luo.state().name()
         );
         Ok(Self {

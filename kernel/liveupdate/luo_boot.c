@@ -14,6 +14,7 @@
 #include <linux/init.h>
 #include <linux/kstrtox.h>
 #include <linux/liveupdate.h>
+#include <linux/string.h>
 
 #include "luo_internal.h"
 
@@ -21,9 +22,15 @@ static int __init liveupdate_setup(char *str)
 {
 	bool enabled;
 
-	if (!str || kstrtobool(str, &enabled))
+	if (!str)
 		return -EINVAL;
-	luo_cmdline_set_enabled(enabled);
+	if (!strcmp(str, "sessions")) {
+		luo_cmdline_set(true, true);
+		return 0;
+	}
+	if (kstrtobool(str, &enabled))
+		return -EINVAL;
+	luo_cmdline_set(enabled, false);
 	return 0;
 }
 early_param("liveupdate", liveupdate_setup);

@@ -11,8 +11,12 @@
 
 #include <linux/types.h>
 
-/* liveupdate=<bool>, from early_param(). */
-void luo_cmdline_set_enabled(bool enabled);
+/*
+ * liveupdate=<bool> or liveupdate=sessions, from early_param(): whether LUO
+ * is enabled, and with @sessions, that /dev/liveupdate speaks the session
+ * interface.
+ */
+void luo_cmdline_set(bool enabled, bool sessions);
 
 /* Allocates the orchestrator, at early_initcall. */
 int luo_early_init(void);

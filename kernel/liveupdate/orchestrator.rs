@@ -37,8 +37,10 @@
 //! next change that may end that, in `TASK_IDLE`.
 
 use crate::{
-    files::{Files, IncomingFile},
-    handover::{self, valid_name, Finished, Incoming, Outgoing, Received},
+    cmdline::{self, Uapi},
+    files::{Again, Files, Refused, NO_SESSION},
+    handover::{self, files::ReceivedFiles, valid_name, Finished, Incoming, Outgoing, Received},
+    sessions::Sessions,
     state::{Event, State},
     subsystems::{incoming_data, Claims, Subsystems},
     transition::Transition,
@@ -91,6 +93,8 @@ pub(crate) struct Update {
     pub(crate) subsystems: Subsystems,
     /// File handlers, and the files preserved or handed over.
     pub(crate) files: Files,
+    /// The sessions of the session uAPI, outgoing and incoming.
+    pub(crate) sessions: Sessions,
     /// Data handed over by the previous kernel, by subsystem name; only
     /// non-empty in the UPDATED state.
     pub(crate) incoming: KVec<Incoming>,
@@ -146,6 +150,7 @@ impl Orchestrator {
             transition <- new_mutex!(Update {
                 subsystems: Subsystems::new(),
                 files: Files::new(),
+                sessions: Sessions::new(),
                 incoming: KVec::new(),
                 outgoing: None,
                 owners_held: false,
@@ -205,16 +210,22 @@ impl Orchestrator {
     /// The last close of the device: cancels a pending update and releases
     /// every preserved file, unless the hand-over is past the point of no
     /// return, then releases the device. Cancelling first means that a new
-    /// opener never sees this opener's update.
+    /// opener never sees this opener's update. With the session uAPI, the
+    /// sessions live on through their own file descriptors.
     pub(crate) fn close_device(&self) {
+        if cmdline::uapi() == Uapi::Sessions {
+            self.device_open.store(false, Release);
+            return;
+        }
         if let Ok(mut t) = self.transition(Wait::Uninterruptible) {
             if !t.update.committed {
                 if matches!(t.state(), State::Prepared | State::Frozen) {
                     t.cancel();
                     t.set_state(State::Normal);
                 }
-                t.update.files.release();
-                t.changed();
+                if t.update.files.release() {
+                    t.changed();
+                }
             }
         }
         self.device_open.store(false, Release);
@@ -279,22 +290,32 @@ impl Orchestrator {
     }
 
     /// NORMAL -> UPDATED with the data of an accepted hand-over.
-    fn enter_updated(&self, incoming: KVec<Incoming>, files: KVec<IncomingFile>) -> Result {
+    fn enter_updated(&self, incoming: KVec<Incoming>, (files, names): ReceivedFiles) -> Result {
         let mut t = self.transition(Wait::Uninterruptible)?;
         if t.state() != State::Normal {
             return Err(EBUSY);
         }
-        let (count, file_count) = (incoming.len(), files.len());
+        let (count, file_count, session_count) = (incoming.len(), files.len(), names.len());
+        t.update.sessions.set_incoming(names)?;
         t.update.incoming = incoming;
         t.update.files.set_incoming(files);
         t.refresh_claims();
         t.set_state(State::Updated);
         pr_info!(
-            "live update: {} subsystem(s) and {} file(s) handed over\n",
+            "live update: {} subsystem(s), {} file(s) and {} session(s) handed over\n",
             count,
-            file_count
+            file_count,
+            session_count
         );
         Ok(())
+    }
+
+    /// With the session uAPI, once built-in drivers have registered: an
+    /// update that brought no session ends at once.
+    pub(crate) fn start_sessions(&self) {
+        if let Ok(mut t) = self.transition(Wait::Uninterruptible) {
+            t.end_sessions_update();
+        }
     }
 
     /// Takes the transition mutex for a registration change, which is
@@ -430,8 +451,42 @@ impl Orchestrator {
     /// is committed, and CANCEL gets `EBUSY` and closing the device
     /// cancels nothing, so that no other thread or process can tear the
     /// hand-over down while the kexec is in flight.
+    ///
+    /// With the session uAPI, the reboot is the update: what the previous
+    /// kernel handed over and no one took is finished, then everything
+    /// preserved is prepared (files in sessions were prepared when
+    /// preserved), frozen and committed. If that fails, the reboot fails
+    /// and the sessions keep their files, prepared again.
     pub(crate) fn reboot(&self) -> Result {
-        self.freeze(true)
+        if cmdline::uapi() != Uapi::Sessions {
+            return self.freeze(true);
+        }
+        let mut t = self.transition(Wait::Uninterruptible)?;
+        if t.update.committed {
+            return Ok(());
+        }
+        if t.state() == State::Updated {
+            t.finish();
+            t.set_state(State::Normal);
+        }
+        let start = Instant::<Monotonic>::now();
+        let frozen = t.prepare().and_then(|()| {
+            t.set_state(State::Prepared);
+            t.freeze()
+        });
+        if let Err(e) = frozen {
+            // Cancelled (and NORMAL): the files are prepared again, or at
+            // the next reboot.
+            let _ = t.update.files.prepare();
+            return Err(e);
+        }
+        pr_info!(
+            "frozen in {} us, handing over\n",
+            start.elapsed().as_micros_ceil()
+        );
+        t.update.committed = true;
+        t.set_state(State::Frozen);
+        Ok(())
     }
 
     /// Freezes a prepared update; with `commit`, for the kexec that
@@ -473,13 +528,20 @@ impl Orchestrator {
     /// PREPARE.
     pub(crate) fn fd_preserve(&self, token: u64, file: ARef<File>) -> Result {
         let mut t = self.file_operation(State::is_idle)?;
-        t.update.files.preserve(token, file)
+        t.update
+            .files
+            .preserve(NO_SESSION, token, file)
+            .map_err(|refused| match refused {
+                Refused::Token | Refused::File => EEXIST,
+                Refused::NoHandler => EOPNOTSUPP,
+                Refused::Error(e) => e,
+            })
     }
 
     /// FD_UNPRESERVE: drops `token`, cancelling it first if prepared.
     pub(crate) fn fd_unpreserve(&self, token: u64) -> Result {
         let mut t = self.file_operation(State::is_idle)?;
-        t.update.files.unpreserve(token)?;
+        t.update.files.unpreserve(NO_SESSION, token)?;
         t.changed();
         Ok(())
     }
@@ -487,14 +549,14 @@ impl Orchestrator {
     /// FD_RESTORE: rebuilds the incoming file `token` (once).
     pub(crate) fn fd_restore(&self, token: u64) -> Result<ARef<File>> {
         let mut t = self.file_operation(|s| s == State::Updated)?;
-        t.update.files.restore(token)
+        t.update.files.restore(NO_SESSION, token, Again::Refuse)
     }
 
     /// GET_FD_STATE: the state of an outgoing or (`incoming`) incoming
     /// file, once a running transition has ended.
     pub(crate) fn fd_state(&self, token: u64, incoming: bool) -> Result<State> {
         let t = self.file_operation(|_| true)?;
-        t.update.files.state(token, incoming)
+        t.update.files.state(NO_SESSION, token, incoming)
     }
 
     /// SET_FD_EVENT: moves one file ahead of, or back from, the global
@@ -503,9 +565,9 @@ impl Orchestrator {
     pub(crate) fn fd_event(&self, token: u64, event: Event) -> Result {
         if event == Event::Finish {
             let mut t = self.file_operation(|s| s == State::Updated)?;
-            return t.update.files.finish_one(token);
+            return t.update.files.finish_one(NO_SESSION, token);
         }
         let mut t = self.file_operation(State::is_idle)?;
-        t.update.files.event(token, event)
+        t.update.files.event(NO_SESSION, token, event)
     }
 }

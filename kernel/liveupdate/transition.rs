@@ -119,8 +119,11 @@ impl<'a> Transition<'a> {
         }
         let update = &mut *self.update;
         let published = update.files.prepare().and_then(|()| {
-            let published =
-                Outgoing::publish(update.subsystems.outgoing(), update.files.outgoing());
+            let published = Outgoing::publish(
+                update.subsystems.outgoing(),
+                update.files.outgoing(),
+                update.sessions.outgoing(),
+            );
             published.inspect_err(|e| pr_warn!("cannot publish the hand-over: {}\n", e.to_errno()))
         });
         match published {
@@ -172,6 +175,15 @@ impl<'a> Transition<'a> {
         drop(update.outgoing.take());
         update.files.cancel();
         update.subsystems.cancel_all();
+    }
+
+    /// With the session uAPI: ends the update once no incoming session is
+    /// left, with a FINISH for whatever else was handed over.
+    pub(crate) fn end_sessions_update(&mut self) {
+        if self.state() == State::Updated && !self.update.sessions.has_incoming() {
+            self.finish();
+            self.set_state(State::Normal);
+        }
     }
 
     /// FINISH: every subsystem, with its incoming data or 0; then every

@@ -2,7 +2,8 @@
 
 //! The `/dev/liveupdate` uapi: the argument structs of
 //! `include/uapi/linux/liveupdate.h` as typed values, with their ioctl
-//! numbers, and iommufd-style argument copying.
+//! numbers, and iommufd-style argument copying; for both uAPIs (the
+//! orchestration uAPI's, then the session uAPI's).
 //!
 //! Every argument starts with `__u32 size`, the size user space built the
 //! struct with. [`UserArg::read`] gives `copy_struct_from_user()` semantics:
@@ -106,6 +107,52 @@ ioctl_arg!(
     SetFdEvent(liveupdate_ioctl_set_fd_event { size, event, token }) = LIVEUPDATE_CMD_SET_FD_EVENT
 );
 
+ioctl_arg!(
+    /// `LIVEUPDATE_IOCTL_CREATE_SESSION`: `size, fd (out), name`.
+    CreateSession(liveupdate_ioctl_create_session { size, fd, name })
+        = LIVEUPDATE_CMD_CREATE_SESSION
+);
+ioctl_arg!(
+    /// `LIVEUPDATE_IOCTL_RETRIEVE_SESSION`: `size, fd (out), name`.
+    RetrieveSession(liveupdate_ioctl_retrieve_session { size, fd, name })
+        = LIVEUPDATE_CMD_RETRIEVE_SESSION
+);
+ioctl_arg!(
+    /// `LIVEUPDATE_SESSION_PRESERVE_FD`: `size, fd, token`.
+    PreserveFd(liveupdate_session_preserve_fd { size, fd, token })
+        = LIVEUPDATE_CMD_SESSION_PRESERVE_FD
+);
+ioctl_arg!(
+    /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: `size, fd (out), token`.
+    RetrieveFd(liveupdate_session_retrieve_fd { size, fd, token })
+        = LIVEUPDATE_CMD_SESSION_RETRIEVE_FD
+);
+ioctl_arg!(
+    /// `LIVEUPDATE_SESSION_FINISH`: `size, reserved`.
+    Finish(liveupdate_session_finish { size, reserved }) = LIVEUPDATE_CMD_SESSION_FINISH
+);
+ioctl_arg!(
+    /// `LIVEUPDATE_SESSION_GET_NAME`: `size, reserved, name (out)`.
+    GetName(liveupdate_session_get_name { size, reserved, name }) = LIVEUPDATE_CMD_SESSION_GET_NAME
+);
+
+// The layouts of Linux 7.3's session uAPI.
+const _: () = {
+    use uapi::*;
+    assert!(offset_of!(liveupdate_ioctl_create_session, fd) == 4);
+    assert!(offset_of!(liveupdate_ioctl_create_session, name) == 8);
+    assert!(size_of::<liveupdate_ioctl_create_session>() == 72);
+    assert!(offset_of!(liveupdate_ioctl_retrieve_session, name) == 8);
+    assert!(size_of::<liveupdate_ioctl_retrieve_session>() == 72);
+    assert!(offset_of!(liveupdate_session_preserve_fd, token) == 8);
+    assert!(size_of::<liveupdate_session_preserve_fd>() == 16);
+    assert!(offset_of!(liveupdate_session_retrieve_fd, token) == 8);
+    assert!(size_of::<liveupdate_session_retrieve_fd>() == 16);
+    assert!(size_of::<liveupdate_session_finish>() == 8);
+    assert!(offset_of!(liveupdate_session_get_name, name) == 8);
+    assert!(size_of::<liveupdate_session_get_name>() == 72);
+};
+
 // The layouts the spec fixes.
 const _: () = {
     use uapi::*;
@@ -138,6 +185,16 @@ pub(crate) struct UserArg<T> {
     ptr: UserPtr,
     user_size: usize,
     value: T,
+}
+
+/// Reads the `size` every argument starts with, only to fault (`EFAULT`) on
+/// a bad pointer before the command is looked at, as Linux 7.3's session
+/// uAPI does.
+pub(crate) fn check_readable(arg: usize) -> Result {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
+        .reader()
+        .read::<u32>()?;
+    Ok(())
 }
 
 impl<T: Arg> UserArg<T> {

@@ -2,11 +2,22 @@
 /*
  * Live Update Orchestrator: the /dev/liveupdate interface.
  *
- * One privileged agent opens /dev/liveupdate (CAP_SYS_ADMIN, one opener at a
- * time) and drives a kexec-based live update with these ioctls. Every
- * argument struct starts with its own size, iommufd style: the kernel
- * accepts shorter structs that still contain every field it needs, and
- * longer ones whose unknown tail is zero.
+ * /dev/liveupdate speaks one of two interfaces, chosen at boot:
+ *
+ *  - liveupdate=on: the orchestration interface (the first part of this
+ *    file). One privileged agent opens /dev/liveupdate (CAP_SYS_ADMIN, one
+ *    opener at a time) and drives a kexec-based live update through the
+ *    global states with LIVEUPDATE_IOCTL_SET_EVENT.
+ *  - liveupdate=sessions: Linux 7.3's session interface (the second part).
+ *    Whoever may open the device node (its mode decides; one opener at a
+ *    time) creates named sessions, each a file descriptor of its own, and
+ *    preserves files in them; the kexec reboot freezes every session.
+ *
+ * Their ioctl numbers overlap (both use type 0xBA from 0x00): a program
+ * must run on a kernel booted for the interface it speaks. Every argument
+ * struct starts with its own size, iommufd style: the kernel accepts
+ * shorter structs that still contain every field it needs, and longer ones
+ * whose unknown tail is zero.
  */
 #ifndef _UAPI_LINUX_LIVEUPDATE_H
 #define _UAPI_LINUX_LIVEUPDATE_H
@@ -191,5 +202,185 @@ struct liveupdate_ioctl_set_fd_event {
 
 #define LIVEUPDATE_IOCTL_SET_FD_EVENT \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_FD_EVENT)
+
+/*
+ * The session interface (liveupdate=sessions), as in Linux 7.3.
+ *
+ * /dev/liveupdate takes LIVEUPDATE_IOCTL_CREATE_SESSION and
+ * LIVEUPDATE_IOCTL_RETRIEVE_SESSION; each returns a session file descriptor
+ * (an anonymous inode named "[luo_session] <name>", close-on-exec), which
+ * takes the LIVEUPDATE_SESSION_* ioctls. Sessions outlive the
+ * /dev/liveupdate file descriptor they were made with.
+ *
+ * Common errnos: EINVAL for an ioctl number out of the range of the file
+ * descriptor it is sent to, for an ioctl that does not apply to this kind of
+ * session (outgoing or incoming), for a struct shorter than its last field
+ * and for a non-zero reserved field; ENOTTY for another ioctl encoding of an
+ * in-range number; E2BIG for a non-zero tail past the struct; EFAULT.
+ */
+
+/* The maximum length of session name including null termination */
+#define LIVEUPDATE_SESSION_NAME_LENGTH 64
+
+/* The /dev/liveupdate ioctl commands */
+enum {
+	LIVEUPDATE_CMD_BASE = 0x00,
+	LIVEUPDATE_CMD_CREATE_SESSION = LIVEUPDATE_CMD_BASE,
+	LIVEUPDATE_CMD_RETRIEVE_SESSION = 0x01,
+};
+
+/* ioctl commands for session file descriptors */
+enum {
+	LIVEUPDATE_CMD_SESSION_BASE = 0x40,
+	LIVEUPDATE_CMD_SESSION_PRESERVE_FD = LIVEUPDATE_CMD_SESSION_BASE,
+	LIVEUPDATE_CMD_SESSION_RETRIEVE_FD = 0x41,
+	LIVEUPDATE_CMD_SESSION_FINISH = 0x42,
+	LIVEUPDATE_CMD_SESSION_GET_NAME = 0x43,
+};
+
+/**
+ * struct liveupdate_ioctl_create_session - ioctl(LIVEUPDATE_IOCTL_CREATE_SESSION)
+ * @size:	Input; sizeof(struct liveupdate_ioctl_create_session)
+ * @fd:		Output; The new file descriptor for the created session.
+ * @name:	Input; A null-terminated string for the session name, max
+ *		length %LIVEUPDATE_SESSION_NAME_LENGTH including termination
+ *		character.
+ *
+ * Creates a new outgoing session, whose files the next kexec reboot hands
+ * over. Names are unique among outgoing sessions (EEXIST); an incoming
+ * session may have the same name. Closing the session file descriptor
+ * before the reboot unpreserves its files and frees the name.
+ *
+ * Return: 0 on success; EINVAL for an empty or unterminated name, EEXIST,
+ * ENOSPC past the most sessions one hand-over carries, EMFILE, ENOMEM,
+ * EBUSY once the reboot has frozen the sessions.
+ */
+struct liveupdate_ioctl_create_session {
+	__u32		size;
+	__s32		fd;
+	__u8		name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_IOCTL_CREATE_SESSION					\
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_CREATE_SESSION)
+
+/**
+ * struct liveupdate_ioctl_retrieve_session - ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)
+ * @size:    Input; sizeof(struct liveupdate_ioctl_retrieve_session)
+ * @fd:      Output; The new file descriptor for the retrieved session.
+ * @name:    Input; A null-terminated string identifying the session to retrieve.
+ *           The name must exactly match the name used when the session was
+ *           created in the previous kernel.
+ *
+ * Retrieves an incoming session, handed over by the previous kernel, by its
+ * name. Its files are then retrieved with LIVEUPDATE_SESSION_RETRIEVE_FD.
+ * Closing the session file descriptor finishes the session
+ * (LIVEUPDATE_SESSION_FINISH) and forgets it.
+ *
+ * Return: 0 on success; ENOENT if no incoming session has this name
+ * (among them: one finished and closed), EINVAL if it is already retrieved,
+ * EMFILE, ENOMEM.
+ */
+struct liveupdate_ioctl_retrieve_session {
+	__u32		size;
+	__s32		fd;
+	__u8		name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_IOCTL_RETRIEVE_SESSION \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_RETRIEVE_SESSION)
+
+/* Session specific IOCTLs */
+
+/**
+ * struct liveupdate_session_preserve_fd - ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)
+ * @size:  Input; sizeof(struct liveupdate_session_preserve_fd)
+ * @fd:    Input; The user-space file descriptor to be preserved.
+ * @token: Input; An opaque, unique token for preserved resource.
+ *
+ * Preserves the file @fd in an outgoing session under @token, unique in
+ * the session. Its handler serializes it at once (a memfd's size and seals
+ * are frozen from then on; its contents stay writable); the kexec reboot
+ * freezes it. The session holds its own reference: closing @fd changes
+ * nothing.
+ *
+ * Return: 0 on success; EEXIST for a token already used in this session,
+ * EBADF, ENOENT if no handler can preserve this file, EBUSY if the file is
+ * already preserved (in any session) or the reboot has frozen the sessions,
+ * ENOSPC, ENOMEM, or the handler's error.
+ */
+struct liveupdate_session_preserve_fd {
+	__u32		size;
+	__s32		fd;
+	__aligned_u64	token;
+};
+
+#define LIVEUPDATE_SESSION_PRESERVE_FD					\
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_PRESERVE_FD)
+
+/**
+ * struct liveupdate_session_retrieve_fd - ioctl(LIVEUPDATE_SESSION_RETRIEVE_FD)
+ * @size:  Input; sizeof(struct liveupdate_session_retrieve_fd)
+ * @fd:    Output; The new file descriptor representing the fully restored
+ *         kernel resource.
+ * @token: Input; An opaque, token that was used to preserve the resource.
+ *
+ * Retrieves a file of an incoming session by the token it was preserved
+ * with, as a new file descriptor (close-on-exec). Retrieving it again gives
+ * another file descriptor of the same open file. If a retrieve of a token
+ * fails, subsequent attempts to retrieve the token fail with the same error
+ * code: failed retrieves are not retried.
+ *
+ * Return: 0 on success; ENOENT for an unknown token (or once the session
+ * is finished), EMFILE, or the handler's error.
+ */
+struct liveupdate_session_retrieve_fd {
+	__u32		size;
+	__s32		fd;
+	__aligned_u64	token;
+};
+
+#define LIVEUPDATE_SESSION_RETRIEVE_FD					\
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_RETRIEVE_FD)
+
+/**
+ * struct liveupdate_session_finish - ioctl(LIVEUPDATE_SESSION_FINISH)
+ * @size:     Input; sizeof(struct liveupdate_session_finish)
+ * @reserved: Input; Must be zero. Reserved for future use.
+ *
+ * Ends the restoration of an incoming session: LUO lets go of every file
+ * of the session; the memory of files never retrieved is freed. The session
+ * file descriptor stays open and the session empty; finishing it again
+ * does nothing.
+ *
+ * Return: 0 on success; EINVAL for a non-zero @reserved.
+ */
+struct liveupdate_session_finish {
+	__u32		size;
+	__u32		reserved;
+};
+
+#define LIVEUPDATE_SESSION_FINISH					\
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_FINISH)
+
+/**
+ * struct liveupdate_session_get_name - ioctl(LIVEUPDATE_SESSION_GET_NAME)
+ * @size:  Input; sizeof(struct liveupdate_session_get_name)
+ * @reserved: Input; Must be zero. Reserved for future use.
+ * @name:  Output; A null-terminated string with the full session name.
+ *
+ * Retrieves the full name of the session associated with this file descriptor.
+ * This is useful because the kernel may truncate the name shown in /proc.
+ *
+ * Return: 0 on success, negative error code on failure.
+ */
+struct liveupdate_session_get_name {
+	__u32		size;
+	__u32		reserved;
+	__u8		name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_SESSION_GET_NAME					\
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_GET_NAME)
 
 #endif /* _UAPI_LINUX_LIVEUPDATE_H */

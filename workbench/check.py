@@ -51,6 +51,9 @@ SUITES = [
     ('kexec_memfd_swap', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_swap']),
     ('kexec_release', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_release']),
     ('kexec_memfd_collapse', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_collapse']),
+    # the session uAPI, beyond upstream's own selftests
+    ('session_uapi', 'run', 'liveupdate=sessions', ['kselftest/luo_sessions']),
+    ('kexec_session_uapi', 'kexec', 'liveupdate=sessions', ['kselftest/luo_kexec_sessions']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on',
      ['kselftest/luo_kexec_damaged %d' % kind]) for kind in range(1, 7)

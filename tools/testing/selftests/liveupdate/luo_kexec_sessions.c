@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Sessions across a kexec (liveupdate=sessions), beyond upstream's own
+ * kexec selftests: incoming and outgoing names apart, a session retrieved
+ * once, a file retrieved twice being one open file, a retrieved file not
+ * preservable again until FINISH, FINISH letting go of files never
+ * retrieved, a closed incoming session forgotten, and the update ending
+ * with the last incoming session.
+ *
+ * Stage 1 creates four sessions and returns; the VM harness keeps every
+ * process alive (this one's session fds stay open in a child) and kexecs:
+ * the reboot path freezes the sessions.
+ *   keep:     memfd token 1 ("one", 3 pages), memfd token 2 ("two")
+ *   drop:     memfd token 1, never retrieved: closing the session frees it
+ *   empty:    no file
+ *   leftover: memfd token 7, retrieved last
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/mman.h>
+
+#include "../kselftest.h"
+#include "luo_test_utils.h"
+
+#define PAGES 3
+
+static int memfd_with(const char *text, size_t pages)
+{
+	int fd = memfd_create(text, 0);
+
+	if (fd < 0 || ftruncate(fd, pages * LUO_PAGE_SIZE) ||
+	    pwrite(fd, text, strlen(text) + 1, (pages - 1) * LUO_PAGE_SIZE) < 0)
+		return -1;
+	return fd;
+}
+
+/* Whether fd holds `text` in its last of `pages` pages. */
+static int holds(int fd, const char *text, size_t pages)
+{
+	char buf[32] = "";
+
+	return fd >= 0 && pread(fd, buf, sizeof(buf), (pages - 1) * LUO_PAGE_SIZE) > 0 &&
+	       !strcmp(buf, text);
+}
+
+static int in_state(const char *state)
+{
+	char buf[32] = "";
+
+	return luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 && !strncmp(buf, state,
+									      strlen(state));
+}
+
+static void stage1(void)
+{
+	int luo = luo_open(), keep, drop, empty, leftover;
+
+	ksft_set_plan(4);
+	keep = luo_create_session(luo, "keep");
+	drop = luo_create_session(luo, "drop");
+	empty = luo_create_session(luo, "empty");
+	leftover = luo_create_session(luo, "leftover");
+	ksft_test_result(keep >= 0 && drop >= 0 && empty >= 0 && leftover >= 0,
+			 "four sessions\n");
+	ksft_test_result(!luo_session_preserve(keep, memfd_with("one", PAGES), 1) &&
+			 !luo_session_preserve(keep, memfd_with("two", 1), 2),
+			 "keep: two memfds\n");
+	ksft_test_result(!luo_session_preserve(drop, memfd_with("dropped", 1), 1) &&
+			 !luo_session_preserve(leftover, memfd_with("left", 1), 7),
+			 "drop and leftover: a memfd each\n");
+	close(luo);
+	ksft_test_result(in_state("normal"), "state normal until the reboot\n");
+	/* The session fds stay open until the kexec. */
+	if (!fork()) {
+		close(0);
+		close(1);
+		close(2);
+		for (;;)
+			pause();
+	}
+}
+
+static void stage2(void)
+{
+	int luo = luo_open(), keep, out, one, again, drop, s;
+	char name[64] = "";
+
+	ksft_set_plan(20);
+	ksft_test_result(in_state("updated"), "state updated\n");
+	ksft_test_result(luo_retrieve_session(luo, "none") == -ENOENT,
+			 "an unknown session is ENOENT\n");
+	keep = luo_retrieve_session(luo, "keep");
+	ksft_test_result(keep >= 0, "keep is retrieved\n");
+	ksft_test_result(luo_retrieve_session(luo, "keep") == -EINVAL,
+			 "retrieving it again is EINVAL\n");
+	ksft_test_result(!luo_session_name(keep, name) && !strcmp(name, "keep"),
+			 "GET_NAME on an incoming session\n");
+	out = luo_create_session(luo, "keep");
+	ksft_test_result(out >= 0, "an outgoing session may take an incoming one's name\n");
+	ksft_test_result(luo_session_preserve(keep, memfd_with("x", 1), 9) == -EINVAL,
+			 "PRESERVE_FD on an incoming session is EINVAL\n");
+	ksft_test_result(luo_session_retrieve(keep, 99) == -ENOENT,
+			 "an unknown token is ENOENT\n");
+	one = luo_session_retrieve(keep, 1);
+	ksft_test_result(holds(one, "one", PAGES), "token 1 comes back with its data\n");
+	again = luo_session_retrieve(keep, 1);
+	ksft_test_result(again >= 0 && again != one && lseek(one, 100, SEEK_SET) == 100 &&
+			 lseek(again, 0, SEEK_CUR) == 100,
+			 "retrieving it again gives the same open file\n");
+	ksft_test_result(luo_session_preserve(out, one, 1) == -EBUSY,
+			 "a retrieved file is not preserved again before FINISH (EBUSY)\n");
+	ksft_test_result(!luo_session_finish(keep), "FINISH\n");
+	ksft_test_result(luo_session_retrieve(keep, 2) == -ENOENT,
+			 "after FINISH, a file never retrieved is gone\n");
+	ksft_test_result(!luo_session_finish(keep), "FINISH again does nothing\n");
+	ksft_test_result(holds(one, "one", PAGES) && !luo_session_preserve(out, one, 1),
+			 "after FINISH the file is the caller's, and can be preserved again\n");
+	close(keep);
+	ksft_test_result(luo_retrieve_session(luo, "keep") == -ENOENT,
+			 "a finished and closed session is forgotten\n");
+	drop = luo_retrieve_session(luo, "drop");
+	s = luo_retrieve_session(luo, "empty");
+	ksft_test_result(drop >= 0 && s >= 0 && luo_session_retrieve(s, 1) == -ENOENT,
+			 "drop and empty are retrieved; empty has no file\n");
+	close(drop);
+	close(s);
+	ksft_test_result(in_state("updated"), "updated while a session is left\n");
+	s = luo_retrieve_session(luo, "leftover");
+	one = luo_session_retrieve(s, 7);
+	ksft_test_result(holds(one, "left", 1), "leftover's file comes back\n");
+	close(s);
+	ksft_test_result(in_state("normal"), "closing the last session ends the update\n");
+	close(out);
+	close(luo);
+}
+
+LUO_KEXEC_TEST_MAIN(stage1, stage2)

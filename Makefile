@@ -65,11 +65,13 @@ bench: kernel guest
 	@python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
 		--out $(OUT)/bench $(BENCH_ARGS)
 
-# Ours against pristine Linux 7.3's C LUO, same VM, same workload.
+# Ours (through the orchestration uAPI, and through the session uAPI)
+# against pristine Linux 7.3's C LUO, same VM, same workload.
 bench-compare: kernel guest
 	@bash $(WB)/setup.sh --bench
 	@UPSTREAM_OBJ=$(UPSTREAM_OBJ) bash $(WB)/build-upstream.sh
 	@/usr/bin/python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
+		--side sessions=$(BZIMAGE),$(GUEST_DIR)/bench/bench_sessions,liveupdate=sessions \
 		--side upstream=$(UPSTREAM_OBJ)/arch/x86/boot/bzImage,$(GUEST_DIR)/bench/bench_upstream \
 		--out $(OUT)/bench-compare $(BENCH_ARGS)
 

@@ -2,9 +2,11 @@
 """bench.py - memfd live update benchmarks: make bench and make bench-compare.
 
 Each run boots a VM, preserves memfds, kexecs into the same kernel and
-restores them (workbench/bench/bench_common.h). `--side NAME=KERNEL,PROG`
-names a kernel and its client; with two sides (ours and upstream), the runs
-alternate between them and the table gets upstream/ours ratios.
+restores them (workbench/bench/bench_common.h). `--side NAME=KERNEL,PROG[,APPEND]`
+names a kernel, its client and its kernel command line (default
+`liveupdate=on`); with several sides (ours, ours through the session uAPI,
+upstream), the runs alternate between them and the table gets the ratios
+of the last side (upstream) to each of the others.
 
 Times inside one kernel come from the guest's CLOCK_MONOTONIC. Anything
 that spans the kexec comes from the host's timestamps of serial lines, since
@@ -54,10 +56,10 @@ PHASES = [
 ]
 
 
-def one_run(side, kernel, prog, case, index, args):
+def one_run(side, kernel, prog, cmdline, case, index, args):
     log = os.path.join(args.out, '%s-%s-%d.log' % (side, case, index))
     plan = 'kexec /bin/%s 2 %s\n' % (os.path.basename(prog), case)
-    append = 'liveupdate=on kunit.enable=0'
+    append = cmdline + ' kunit.enable=0'
     run = vmrun.boot(kernel, args.init, plan, [prog], append, log, args.timeout, mem=args.mem)
     row = {'side': side, 'case': case, 'run': index}
     t = {}
@@ -104,29 +106,33 @@ def fmt(v):
     return '%.0f' % v if abs(v) >= 100 else '%.1f' % v if abs(v) >= 1 else '%.2f' % v
 
 
+def ratios(values):
+    """The last side's value over each other side's (None where unknown)."""
+    ref = values[-1]
+    return [ref / v if None not in (ref, v) and v > 0 else None for v in values[:-1]]
+
+
 def print_tables(rows, sides, cases, out):
     summary = []
+    names = ['%s/%s' % (sides[-1], s) for s in sides[:-1]]
     for case in cases:
         print('\n%s' % case)
         head = '  %-14s' % 'phase' + ''.join('%12s' % s for s in sides)
-        if len(sides) == 2:
-            head += '%14s' % ('%s/%s' % (sides[1], sides[0]))
+        head += ''.join('%18s' % n for n in names)
         print(head)
         for key, title, _ in PHASES:
             values = [median(rows, s, case, key) for s in sides]
             if all(v is None for v in values):
                 continue
             line = '  %-14s' % title + ''.join('%12s' % fmt(v) for v in values)
-            ratio = None
-            if len(sides) == 2 and None not in values and values[0] > 0:
-                ratio = values[1] / values[0]
-                line += '%13.2fx' % ratio
+            rs = ratios(values)
+            line += ''.join('%17.2fx' % r if r is not None else '%18s' % '' for r in rs)
             print(line)
             summary.append({'case': case, 'phase': key,
                             **{s: v for s, v in zip(sides, values)},
-                            'ratio': ratio})
+                            **{n: r for n, r in zip(names, rs)}})
     with open(os.path.join(out, 'summary.csv'), 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=['case', 'phase'] + sides + ['ratio'])
+        w = csv.DictWriter(f, fieldnames=['case', 'phase'] + sides + names)
         w.writeheader()
         w.writerows(summary)
     return summary
@@ -145,8 +151,9 @@ def markdown(rows, sides, cases, path, header):
         for key, _ in keys:
             v = [median(rows, s, case, key) for s in sides]
             cell = ' / '.join(fmt(x) for x in v)
-            if len(v) == 2 and None not in v and v[0] > 0:
-                cell += ' (%.2fx)' % (v[1] / v[0])
+            rs = ratios(v)
+            if rs and None not in rs:
+                cell += ' (%s)' % ', '.join('%.2fx' % r for r in rs)
             cells.append(cell)
         lines.append('| %s | %s |' % (case, ' | '.join(cells)))
     with open(path, 'w') as f:
@@ -224,7 +231,8 @@ def chart(summary, sides, cases, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--side', action='append', required=True,
-                    help='NAME=KERNEL,PROG (twice to compare; the first is ours)')
+                    help='NAME=KERNEL,PROG[,APPEND] (several to compare; the last is '
+                    'upstream, the reference of the ratios)')
     ap.add_argument('--init', required=True)
     ap.add_argument('--out', required=True)
     ap.add_argument('--runs', type=int, default=3)
@@ -237,8 +245,8 @@ def main():
     sides = []
     for spec in args.side:
         name, paths = spec.split('=', 1)
-        kernel, prog = paths.split(',')
-        sides.append((name, kernel, prog))
+        kernel, prog, cmdline = (paths.split(',', 2) + ['liveupdate=on'])[:3]
+        sides.append((name, kernel, prog, cmdline))
     cases = args.cases.split(',')
 
     rows = []
@@ -252,13 +260,13 @@ def main():
     if not args.from_csv:
         # One boot per side first, not counted: the first VMs of a session
         # run slower while the host warms up.
-        for name, kernel, prog in sides:
-            one_run(name, kernel, prog, cases[0], -1, args)
+        for name, kernel, prog, cmdline in sides:
+            one_run(name, kernel, prog, cmdline, cases[0], -1, args)
     # Round robin, so that slow spells of the host spread over all cases.
     for i in range(args.runs if not args.from_csv else 0):
         for case in cases:
-            for name, kernel, prog in sides:
-                row = one_run(name, kernel, prog, case, i, args)
+            for name, kernel, prog, cmdline in sides:
+                row = one_run(name, kernel, prog, cmdline, case, i, args)
                 print('%-8s %-10s run %d: blackout %6.0f ms' % (name, case, i,
                                                                row['blackout_ms']), flush=True)
                 rows.append(row)
@@ -280,7 +288,8 @@ def main():
     header = ('%s, medians of %d runs, QEMU TCG `-m %s`, %s, %d CPUs, %s; cells are %s%s.'
               % (' vs '.join(names), args.runs, args.mem, platform.machine(), os.cpu_count(),
                  time.strftime('%Y-%m-%d'), ' / '.join(names),
-                 ' (%s/%s)' % (names[1], names[0]) if len(names) == 2 else ''))
+                 ' (%s)' % ', '.join('%s/%s' % (names[-1], n) for n in names[:-1])
+                 if len(names) > 1 else ''))
     markdown(rows, names, cases, os.path.join(args.out, 'table.md'), header)
     boot_cost(rows, names)
     breakdown(rows, names[0])

@@ -44,8 +44,10 @@ for prog in demo workload; do
 		-o "$GUEST_DIR/demo/$prog" "$REPO/workbench/demo/$prog.c"
 done
 mkdir -p "$GUEST_DIR/bench"
-gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -I"$REPO/tools/liveupdate" \
-	-o "$GUEST_DIR/bench/bench_ours" "$REPO/workbench/bench/bench_ours.c"
+for prog in bench_ours bench_sessions; do
+	gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -I"$REPO/tools/liveupdate" \
+		-o "$GUEST_DIR/bench/$prog" "$REPO/workbench/bench/$prog.c"
+done
 make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
 	LDFLAGS=-static all

@@ -12,6 +12,6 @@ SRC_DIR=$BASE_DIR OBJ_DIR=$UPSTREAM_OBJ LUO_CONFIG=$REPO/workbench/bench/upstrea
 	bash "$REPO/workbench/build-kernel.sh"
 make -s -C "$BASE_DIR" O="$UPSTREAM_OBJ" headers
 mkdir -p "$GUEST_DIR/bench"
-gcc -static -O2 -Wall -Werror -isystem "$UPSTREAM_OBJ/usr/include" \
-	-o "$GUEST_DIR/bench/bench_upstream" "$REPO/workbench/bench/bench_upstream.c"
+gcc -static -O2 -Wall -Werror -DBENCH_UPSTREAM -isystem "$UPSTREAM_OBJ/usr/include" \
+	-o "$GUEST_DIR/bench/bench_upstream" "$REPO/workbench/bench/bench_sessions.c"
 log "upstream kernel and client: $UPSTREAM_OBJ, $GUEST_DIR/bench/bench_upstream"

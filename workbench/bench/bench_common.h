@@ -53,6 +53,12 @@ static const struct bench_case bench_cases[] = {
 	{ "many1000", PAGE, 1, 1000 },
 };
 
+/* The metadata LUO-rs's memfd handler hands over, from its debugfs counters. */
+static inline long luo_rs_metadata_bytes(const struct bench_case *c, long pages)
+{
+	return luo_proc_value("/sys/kernel/debug/memfd_luo/outgoing", "metadata_bytes", ' ');
+}
+
 /* One LUO: 0 or -errno from each step. */
 struct bench_driver {
 	const char *name;

@@ -19,11 +19,6 @@ static int ours_prepare(int dev)
 	return luo_set_event(dev, LIVEUPDATE_PREPARE);
 }
 
-static long ours_metadata_bytes(const struct bench_case *c, long pages)
-{
-	return luo_proc_value("/sys/kernel/debug/memfd_luo/outgoing", "metadata_bytes", ' ');
-}
-
 static int ours_finish(int dev)
 {
 	return luo_set_event(dev, LIVEUPDATE_FINISH);
@@ -34,7 +29,7 @@ static const struct bench_driver ours = {
 	.open_outgoing = ours_open,
 	.preserve = luo_fd_preserve,
 	.prepare = ours_prepare,
-	.metadata_bytes = ours_metadata_bytes,
+	.metadata_bytes = luo_rs_metadata_bytes,
 	.open_incoming = ours_open,
 	.restore = luo_fd_restore,
 	.finish = ours_finish,

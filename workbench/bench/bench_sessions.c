@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * bench_upstream - the memfd benchmark (bench_common.h) against the C LUO
- * of pristine Linux 7.3, through its own uapi (sessions): CREATE_SESSION,
- * SESSION_PRESERVE_FD (which serializes at once; there is no PREPARE),
- * then in the next kernel RETRIEVE_SESSION, SESSION_RETRIEVE_FD and
- * SESSION_FINISH. Built against upstream's headers.
+ * bench_sessions - the memfd benchmark (bench_common.h) through Linux 7.3's
+ * session uAPI: CREATE_SESSION, SESSION_PRESERVE_FD (which serializes at
+ * once; there is no PREPARE), then in the next kernel RETRIEVE_SESSION,
+ * SESSION_RETRIEVE_FD and SESSION_FINISH. Built twice: against LUO-rs
+ * (booted with liveupdate=sessions), and with -DBENCH_UPSTREAM against
+ * pristine Linux 7.3's headers, for its C LUO (bench_upstream).
  */
 #include "bench_common.h"
 #include <linux/liveupdate.h>
@@ -70,12 +71,18 @@ static int upstream_preserve(int session, int file, __u64 token)
 	return ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &arg) ? -errno : 0;
 }
 
-static long upstream_metadata_bytes(const struct bench_case *c, long pages)
+#ifdef BENCH_UPSTREAM
+static long sessions_metadata_bytes(const struct bench_case *c, long pages)
 {
 	/* Holes are filled at preserve: every page of every file is a folio. */
 	return (long)c->files * (sizeof(struct upstream_memfd_luo_ser) +
 				 (c->size / PAGE) * sizeof(struct upstream_memfd_folio_ser));
 }
+#define SIDE "upstream"
+#else
+#define sessions_metadata_bytes luo_rs_metadata_bytes
+#define SIDE "sessions"
+#endif
 
 static int upstream_restore(int session, __u64 token)
 {
@@ -91,12 +98,12 @@ static int upstream_finish(int session)
 	return ioctl(session, LIVEUPDATE_SESSION_FINISH, &arg) ? -errno : 0;
 }
 
-static const struct bench_driver upstream = {
-	.name = "upstream",
+static const struct bench_driver sessions = {
+	.name = SIDE,
 	.open_outgoing = upstream_open_outgoing,
 	.preserve = upstream_preserve,
 	.prepare = NULL,
-	.metadata_bytes = upstream_metadata_bytes,
+	.metadata_bytes = sessions_metadata_bytes,
 	.open_incoming = upstream_open_incoming,
 	.restore = upstream_restore,
 	.finish = upstream_finish,
@@ -104,5 +111,5 @@ static const struct bench_driver upstream = {
 
 int main(int argc, char **argv)
 {
-	return bench_main(&upstream, argc, argv);
+	return bench_main(&sessions, argc, argv);
 }

@@ -182,6 +182,12 @@ impl Sessions {
     fn forget_incoming(&mut self, id: SessionId) {
         self.incoming.retain(|s| s.session.id != id);
     }
+
+    /// Forgets every incoming session, when the update finishes; their
+    /// file descriptors, if any, then find no file.
+    pub(crate) fn forget_incoming_all(&mut self) {
+        self.incoming.clear();
+    }
 }
 
 /// A session operation's view of the transition mutex.

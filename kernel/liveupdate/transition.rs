@@ -199,6 +199,7 @@ impl<'a> Transition<'a> {
         let unclaimed_subsystems = update.subsystems.finish(&incoming);
         drop(incoming);
         let unclaimed_files = update.files.finish();
+        update.sessions.forget_incoming_all();
         self.refresh_claims();
         let released = mm::totalram_pages().saturating_sub(before);
         let finished = Finished {

@@ -62,7 +62,8 @@ BENCH_ARGS = --init $(GUEST_DIR)/init $(if $(RUNS),--runs $(RUNS)) $(if $(CASES)
 UPSTREAM_OBJ := $(LUO_CACHE)/build/obj-upstream
 
 bench: kernel guest
-	@python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
+	@python3 $(WB)/bench.py \
+		--side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours,liveupdate=orchestration \
 		--out $(OUT)/bench $(BENCH_ARGS)
 
 # Ours (through the orchestration uAPI, and through the session uAPI)
@@ -70,8 +71,9 @@ bench: kernel guest
 bench-compare: kernel guest
 	@bash $(WB)/setup.sh --bench
 	@UPSTREAM_OBJ=$(UPSTREAM_OBJ) bash $(WB)/build-upstream.sh
-	@/usr/bin/python3 $(WB)/bench.py --side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours \
-		--side sessions=$(BZIMAGE),$(GUEST_DIR)/bench/bench_sessions,liveupdate=sessions \
+	@/usr/bin/python3 $(WB)/bench.py \
+		--side ours=$(BZIMAGE),$(GUEST_DIR)/bench/bench_ours,liveupdate=orchestration \
+		--side sessions=$(BZIMAGE),$(GUEST_DIR)/bench/bench_sessions,liveupdate=on \
 		--side upstream=$(UPSTREAM_OBJ)/arch/x86/boot/bzImage,$(GUEST_DIR)/bench/bench_upstream \
 		--out $(OUT)/bench-compare $(BENCH_ARGS)
 

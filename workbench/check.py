@@ -25,43 +25,50 @@ import vmrun
 # programs (paths relative to the guest build directory, each followed by
 # its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."),
 # optionally more files the programs need in /bin (not run by the plan)
+# The kernel command lines of the two uAPIs of /dev/liveupdate: the
+# orchestration uAPI our own tests speak, and Linux 7.3's session uAPI,
+# which liveupdate=on keeps selecting as in 7.3.
+ORCH = 'liveupdate=orchestration'
+SESSIONS = 'liveupdate=on'
 SUITES = [
-    ('kunit', 'kunit', 'liveupdate=on', []),
-    ('liveupdate', 'run', 'liveupdate=on', ['kselftest/liveupdate']),
-    ('subsystems', 'run', 'liveupdate=on', ['kselftest/luo_subsystems']),
-    ('files', 'run', 'liveupdate=on', ['kselftest/luo_files']),
-    ('ioctl_fuzz', 'run', 'liveupdate=on', ['kselftest/luo_ioctl_fuzz']),
-    ('memfd', 'run', 'liveupdate=on', ['kselftest/luo_memfd']),
-    ('fault_inject', 'run', 'liveupdate=on', ['kselftest/luo_fault_inject']),
+    ('kunit', 'kunit', ORCH, []),
+    ('liveupdate', 'run', ORCH, ['kselftest/liveupdate']),
+    ('subsystems', 'run', ORCH, ['kselftest/luo_subsystems']),
+    ('files', 'run', ORCH, ['kselftest/luo_files']),
+    ('ioctl_fuzz', 'run', ORCH, ['kselftest/luo_ioctl_fuzz']),
+    ('memfd', 'run', ORCH, ['kselftest/luo_memfd']),
+    ('fault_inject', 'run', ORCH, ['kselftest/luo_fault_inject']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     # the Rust sample as a module: rmmod during an update
-    ('modules', 'run', 'liveupdate=on', ['kselftest/luo_module']),
+    ('modules', 'run', ORCH, ['kselftest/luo_module']),
     # a 32-bit agent: every ioctl through compat_ioctl
-    ('compat32', 'run', 'liveupdate=on',
+    ('compat32', 'run', ORCH,
      ['kselftest32/liveupdate', 'kselftest32/luo_files', 'kselftest32/luo_memfd']),
-    ('kexec_simple', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_simple']),
-    ('kexec_freeze_fail', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_freeze_fail']),
-    ('kexec_subsystems', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_subsystems']),
-    ('kexec_chain', 'kexec3', 'liveupdate=on', ['kselftest/luo_kexec_chain']),
-    ('kexec_files', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_files']),
-    ('kexec_memfd', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd']),
-    ('kexec_memfd_chain', 'kexec6', 'liveupdate=on', ['kselftest/luo_kexec_memfd_chain']),
-    ('kexec_fault', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_fault']),
-    ('kexec_no_return', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_no_return']),
-    ('kexec_memfd_swap', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_swap']),
-    ('kexec_release', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_release']),
-    ('kexec_memfd_collapse', 'kexec', 'liveupdate=on', ['kselftest/luo_kexec_memfd_collapse']),
+    ('kexec_simple', 'kexec', ORCH, ['kselftest/luo_kexec_simple']),
+    ('kexec_freeze_fail', 'kexec', ORCH, ['kselftest/luo_kexec_freeze_fail']),
+    ('kexec_subsystems', 'kexec', ORCH, ['kselftest/luo_kexec_subsystems']),
+    ('kexec_chain', 'kexec3', ORCH, ['kselftest/luo_kexec_chain']),
+    ('kexec_files', 'kexec', ORCH, ['kselftest/luo_kexec_files']),
+    ('kexec_memfd', 'kexec', ORCH, ['kselftest/luo_kexec_memfd']),
+    ('kexec_memfd_chain', 'kexec6', ORCH, ['kselftest/luo_kexec_memfd_chain']),
+    ('kexec_fault', 'kexec', ORCH, ['kselftest/luo_kexec_fault']),
+    ('kexec_no_return', 'kexec', ORCH, ['kselftest/luo_kexec_no_return']),
+    ('kexec_memfd_swap', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_swap']),
+    ('kexec_release', 'kexec', ORCH, ['kselftest/luo_kexec_release']),
+    ('kexec_memfd_collapse', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_collapse']),
     # the session uAPI, beyond upstream's own selftests
-    ('session_uapi', 'run', 'liveupdate=sessions', ['kselftest/luo_sessions']),
-    ('kexec_session_uapi', 'kexec', 'liveupdate=sessions', ['kselftest/luo_kexec_sessions']),
+    ('session_uapi', 'run', SESSIONS, ['kselftest/luo_sessions']),
+    ('kexec_session_uapi', 'kexec', SESSIONS, ['kselftest/luo_kexec_sessions']),
+    ('kexec_sessions_freeze_fail', 'kexec3', SESSIONS,
+     ['kselftest/luo_kexec_sessions_freeze_fail']),
 ] + [
-    ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on',
+    ('kexec_damaged_%d' % kind, 'kexec', ORCH,
      ['kselftest/luo_kexec_damaged %d' % kind]) for kind in range(1, 7)
 ] + [
-    ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
-    ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
+    ('vmtest_agent_holds_device', 'kexec', ORCH, ['examples/agent_holds_device']),
+    ('vmtest_agent_reboots_itself', 'kexec', ORCH, ['examples/agent_reboots_itself']),
     # luoctl and the demo of 'make demo', with a small workload (16 MiB, 1 s)
-    ('demo', 'kexec', 'liveupdate=on', ['demo/demo 16 1'], ['demo/workload', 'luoctl']),
+    ('demo', 'kexec', ORCH, ['demo/demo 16 1'], ['demo/workload', 'luoctl']),
 ]
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """demo.py - 'make demo': a live update of a running workload, end to end.
 
-Boots the VM with our kernel (liveupdate=on) and runs workbench/demo/demo.c
+Boots the VM with our kernel (liveupdate=orchestration) and runs workbench/demo/demo.c
 in two kernels: a workload keeps a counter and SIZE MiB of checksummed data
 in a memfd; luoctl (tools/liveupdate) preserves the memfd, prepares, and
 kexecs into the same kernel image; in the new kernel luoctl restores the
@@ -138,7 +138,7 @@ def main():
         sys.exit('demo: not built: %s (make guest)' % ' '.join(missing))
     # The test kernel has KUnit suites built in; they would run at every boot
     # and count as blackout.
-    append = 'liveupdate=on kunit.enable=0'
+    append = 'liveupdate=orchestration kunit.enable=0'
     plan = 'kexec /bin/demo 2 %d %d\n' % (args.size, args.run)
     print('demo: booting %s with "%s", a %d MiB workload; serial log %s'
           % (args.kernel, append, args.size, args.log), flush=True)

@@ -284,7 +284,7 @@ def build(tree, obj):
 def boot(obj, logs, num):
     init = os.path.join(CACHE, 'build', 'guest', 'init')
     run = vmrun.boot(os.path.join(obj, 'arch/x86/boot/bzImage'), init, '', [],
-                     'liveupdate=on', os.path.join(logs, 'series-%02d.log' % num), 120)
+                     'liveupdate=orchestration', os.path.join(logs, 'series-%02d.log' % num), 120)
     text = '\n'.join(t for _, t in run.lines)
     if run.timed_out:
         return 'timeout'

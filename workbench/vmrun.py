@@ -306,7 +306,7 @@ def main():
     ap.add_argument('--kernel', required=True)
     ap.add_argument('--init', required=True)
     ap.add_argument('--prog', required=True, help='static x86-64 program')
-    ap.add_argument('--append', default='liveupdate=on')
+    ap.add_argument('--append', default='liveupdate=orchestration')
     ap.add_argument('--log', default='vmtest.log')
     ap.add_argument('--timeout', type=int, default=120)
     ap.add_argument('--mem', default='1G')

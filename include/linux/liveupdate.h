@@ -119,7 +119,8 @@ struct liveupdate_file_handler {
 /**
  * liveupdate_enabled - Is live update enabled on this boot?
  *
- * Return: true when the kernel was booted with liveupdate=on.
+ * Return: true when the kernel was booted with live update on (liveupdate=on,
+ * sessions or orchestration: either uAPI).
  */
 bool liveupdate_enabled(void);
 

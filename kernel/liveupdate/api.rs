@@ -28,7 +28,8 @@ pub(crate) fn to_c(result: Result) -> c_int {
     }
 }
 
-/// Whether the kernel was booted with `liveupdate=on`.
+/// Whether the kernel was booted with live update on (`liveupdate=on`,
+/// `sessions` or `orchestration`).
 ///
 /// # Safety
 ///

@@ -3,17 +3,19 @@
 //! Boot-time entry points: the `liveupdate=` parameter and the
 //! `early_initcall` that allocates the orchestrator.
 //!
-//! `liveupdate=on` (any boolean) enables LUO with the orchestration uAPI
-//! of [`crate::device::orchestration`]; `liveupdate=sessions` enables it
-//! with Linux 7.3's session uAPI ([`crate::device::sessions`]). The two
-//! share their ioctl numbers, so `/dev/liveupdate` speaks one of them.
+//! `liveupdate=on` (any true boolean, as in Linux 7.3) or
+//! `liveupdate=sessions` enables LUO with Linux 7.3's session uAPI
+//! ([`crate::device::sessions`]), which user space already speaks;
+//! `liveupdate=orchestration` enables it with the orchestration uAPI of the
+//! v3 design ([`crate::device::orchestration`]). The two share their ioctl
+//! numbers, so `/dev/liveupdate` speaks one of them.
 //!
 //! `luo_boot.c` registers both hooks (they need linker sections) and
 //! forwards here.
 
 use crate::orchestrator;
 use kernel::{
-    kho,
+    bindings, kho,
     prelude::*,
     sync::atomic::{AtomicFlag, Relaxed},
 };
@@ -21,15 +23,15 @@ use kernel::{
 /// The uAPI `/dev/liveupdate` speaks.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Uapi {
-    /// The state machine of the v3 design: `liveupdate=on`.
+    /// The state machine of the v3 design: `liveupdate=orchestration`.
     Orchestration,
-    /// Linux 7.3's sessions: `liveupdate=sessions`.
+    /// Linux 7.3's sessions: `liveupdate=on` or `liveupdate=sessions`.
     Sessions,
 }
 
 /// `liveupdate=`: set once at early boot, before the orchestrator exists.
 static ENABLED: AtomicFlag = AtomicFlag::new(false);
-static SESSIONS: AtomicFlag = AtomicFlag::new(false);
+static ORCHESTRATION: AtomicFlag = AtomicFlag::new(false);
 
 /// Whether the kernel was booted with live update enabled.
 pub(crate) fn enabled() -> bool {
@@ -38,10 +40,10 @@ pub(crate) fn enabled() -> bool {
 
 /// The uAPI chosen at boot (meaningful when [`enabled()`]).
 pub(crate) fn uapi() -> Uapi {
-    if SESSIONS.load(Relaxed) {
-        Uapi::Sessions
-    } else {
+    if ORCHESTRATION.load(Relaxed) {
         Uapi::Orchestration
+    } else {
+        Uapi::Sessions
     }
 }
 
@@ -51,9 +53,9 @@ pub(crate) fn uapi() -> Uapi {
 ///
 /// No requirements: callable from any context, including early boot.
 #[export]
-pub(crate) unsafe extern "C" fn luo_cmdline_set(enabled: bool, sessions: bool) {
-    ENABLED.store(enabled, Relaxed);
-    SESSIONS.store(enabled && sessions, Relaxed);
+pub(crate) unsafe extern "C" fn luo_cmdline_set(value: bindings::luo_cmdline) {
+    ENABLED.store(value != bindings::luo_cmdline_LUO_OFF, Relaxed);
+    ORCHESTRATION.store(value == bindings::luo_cmdline_LUO_ORCHESTRATION, Relaxed);
 }
 
 /// Allocates the orchestrator at `early_initcall`, before any driver can

@@ -16,7 +16,7 @@ pub(crate) mod orchestration;
 pub(crate) mod sessions;
 
 use crate::{
-    cmdline::{self, Uapi},
+    cmdline::Uapi,
     orchestrator::{luo, Orchestrator},
 };
 use kernel::{
@@ -55,11 +55,11 @@ impl MiscDevice for LiveUpdateDevice {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, _misc: &Registration) -> Result<KBox<Self>> {
-        let uapi = cmdline::uapi();
+        let luo = luo().ok_or(ENODEV)?;
+        let uapi = luo.uapi();
         if uapi == Uapi::Orchestration && !capable(Capability::SYS_ADMIN) {
             return Err(EPERM);
         }
-        let luo = luo().ok_or(ENODEV)?;
         if !luo.claim_device() {
             return Err(EBUSY);
         }

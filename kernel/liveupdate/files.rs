@@ -17,6 +17,7 @@
 
 use crate::{
     handover::{files::MAX_FILES, valid_name},
+    sessions::{SessionId, NO_SESSION},
     state::{Event, State},
 };
 use kernel::{
@@ -28,13 +29,6 @@ use kernel::{
     str::CString,
     sync::aref::ARef,
 };
-
-/// The session of a file: a number [`crate::sessions`] gives out, or
-/// [`NO_SESSION`].
-pub(crate) type SessionId = u64;
-
-/// The session of the files of the orchestration uAPI.
-pub(crate) const NO_SESSION: SessionId = 0;
 
 /// A file preserved in this kernel, by session and token.
 struct OutgoingFile {
@@ -251,11 +245,11 @@ impl Files {
             return Err(Refused::Token);
         }
         let same = |f: &ARef<File>| f.as_ptr() == file.as_ptr();
+        // In a session, as in Linux 7.3, a restored file is LUO's until its
+        // session is finished.
+        let restored = |f: &IncomingFile| f.restored.as_ref().is_some_and(same);
         if self.outgoing.iter().any(|f| same(&f.file))
-            || self
-                .incoming
-                .iter()
-                .any(|f| f.restored.as_ref().is_some_and(same))
+            || (session != NO_SESSION && self.incoming.iter().any(restored))
         {
             return Err(Refused::File);
         }
@@ -373,12 +367,13 @@ impl Files {
     /// FINISH for every incoming file of `session`, restored or not, the
     /// last first. Returns how many no registered handler claims.
     pub(crate) fn finish_session(&mut self, session: SessionId) -> usize {
-        let mut unclaimed = 0;
-        for index in self.incoming_range(session).rev() {
-            if let Ok(f) = self.incoming.remove(index) {
-                unclaimed += usize::from(!self.finish_incoming(&f));
-            }
-        }
+        let range = self.incoming_range(session);
+        let unclaimed = self.incoming[range]
+            .iter()
+            .rev()
+            .filter(|f| !self.finish_incoming(f))
+            .count();
+        self.incoming.retain(|f| f.session != session);
         unclaimed
     }
 

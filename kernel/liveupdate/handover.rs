@@ -34,7 +34,7 @@
 
 pub(crate) mod files;
 
-use crate::{files::SessionId, sessions::SessionName};
+use crate::sessions::{SessionId, SessionName};
 use files::{FileEntry, OutgoingFiles, ReceivedFiles};
 use kernel::{
     alloc::KVec,

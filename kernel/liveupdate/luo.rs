@@ -63,7 +63,7 @@ module! {
 }
 
 /// The module: owns the `/dev/liveupdate` registration, present only when
-/// the kernel was booted with `liveupdate=on`.
+/// the kernel was booted with `liveupdate=` on (either uAPI).
 struct LiveUpdateModule {
     _device: Option<Pin<KBox<device::Registration>>>,
 }
@@ -77,12 +77,12 @@ impl kernel::Module for LiveUpdateModule {
         #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
         luo.create_sysfs_files()?;
         let device = KBox::pin_init(device::register(), GFP_KERNEL)?;
-        if cmdline::uapi() == cmdline::Uapi::Sessions {
+        if luo.uapi() == cmdline::Uapi::Sessions {
             luo.start_sessions();
         }
         pr_info!(
             "live update orchestrator enabled ({:?} uAPI), state {}\n",
-            cmdline::uapi(),
+            luo.uapi(),
             luo.state().name()
         );
         Ok(Self {

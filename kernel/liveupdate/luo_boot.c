@@ -24,13 +24,14 @@ static int __init liveupdate_setup(char *str)
 
 	if (!str)
 		return -EINVAL;
-	if (!strcmp(str, "sessions")) {
-		luo_cmdline_set(true, true);
-		return 0;
-	}
-	if (kstrtobool(str, &enabled))
+	if (!strcmp(str, "orchestration"))
+		luo_cmdline_set(LUO_ORCHESTRATION);
+	else if (!strcmp(str, "sessions"))
+		luo_cmdline_set(LUO_SESSIONS);
+	else if (!kstrtobool(str, &enabled))
+		luo_cmdline_set(enabled ? LUO_SESSIONS : LUO_OFF);
+	else
 		return -EINVAL;
-	luo_cmdline_set(enabled, false);
 	return 0;
 }
 early_param("liveupdate", liveupdate_setup);

@@ -12,11 +12,18 @@
 #include <linux/types.h>
 
 /*
- * liveupdate=<bool> or liveupdate=sessions, from early_param(): whether LUO
- * is enabled, and with @sessions, that /dev/liveupdate speaks the session
- * interface.
+ * What liveupdate= chose, from early_param(): LUO off, or on with the uAPI
+ * /dev/liveupdate speaks: Linux 7.3's sessions (liveupdate=on, as in 7.3,
+ * or liveupdate=sessions) or the orchestration uAPI
+ * (liveupdate=orchestration).
  */
-void luo_cmdline_set(bool enabled, bool sessions);
+enum luo_cmdline {
+	LUO_OFF,
+	LUO_SESSIONS,
+	LUO_ORCHESTRATION,
+};
+
+void luo_cmdline_set(enum luo_cmdline value);
 
 /* Allocates the orchestrator, at early_initcall. */
 int luo_early_init(void);

@@ -38,9 +38,9 @@
 
 use crate::{
     cmdline::{self, Uapi},
-    files::{Again, Files, Refused, NO_SESSION},
+    files::{Again, Files, Refused},
     handover::{self, files::ReceivedFiles, valid_name, Finished, Incoming, Outgoing, Received},
-    sessions::Sessions,
+    sessions::{Sessions, NO_SESSION},
     state::{Event, State},
     subsystems::{incoming_data, Claims, Subsystems},
     transition::Transition,
@@ -132,6 +132,8 @@ pub(crate) struct Orchestrator {
     state: Atomic<u32>,
     /// Whether `/dev/liveupdate` is open (it has at most one opener).
     device_open: AtomicFlag,
+    /// The uAPI `/dev/liveupdate` speaks, chosen at boot.
+    uapi: Uapi,
     /// `/sys/kernel/liveupdate/state`, once created.
     #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
     state_file: SetOnce<Pin<KBox<crate::sysfs::StateFile>>>,
@@ -163,6 +165,7 @@ impl Orchestrator {
             idle <- new_condvar!("luo_idle"),
             state: Atomic::new(State::Normal.to_uapi()),
             device_open: AtomicFlag::new(false),
+            uapi: cmdline::uapi(),
             #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
             state_file: SetOnce::new(),
             #[cfg(CONFIG_LIVEUPDATE_SYSFS_API)]
@@ -170,6 +173,11 @@ impl Orchestrator {
             received: SetOnce::new(),
             finished: SetOnce::new(),
         })
+    }
+
+    /// The uAPI `/dev/liveupdate` speaks.
+    pub(crate) fn uapi(&self) -> Uapi {
+        self.uapi
     }
 
     /// The current global state.
@@ -213,7 +221,7 @@ impl Orchestrator {
     /// opener never sees this opener's update. With the session uAPI, the
     /// sessions live on through their own file descriptors.
     pub(crate) fn close_device(&self) {
-        if cmdline::uapi() == Uapi::Sessions {
+        if self.uapi == Uapi::Sessions {
             self.device_open.store(false, Release);
             return;
         }
@@ -452,41 +460,13 @@ impl Orchestrator {
     /// cancels nothing, so that no other thread or process can tear the
     /// hand-over down while the kexec is in flight.
     ///
-    /// With the session uAPI, the reboot is the update: what the previous
-    /// kernel handed over and no one took is finished, then everything
-    /// preserved is prepared (files in sessions were prepared when
-    /// preserved), frozen and committed. If that fails, the reboot fails
-    /// and the sessions keep their files, prepared again.
+    /// With the session uAPI, the reboot is the whole update
+    /// ([`Self::reboot_sessions`]).
     pub(crate) fn reboot(&self) -> Result {
-        if cmdline::uapi() != Uapi::Sessions {
-            return self.freeze(true);
+        match self.uapi {
+            Uapi::Sessions => self.reboot_sessions(),
+            Uapi::Orchestration => self.freeze(true),
         }
-        let mut t = self.transition(Wait::Uninterruptible)?;
-        if t.update.committed {
-            return Ok(());
-        }
-        if t.state() == State::Updated {
-            t.finish();
-            t.set_state(State::Normal);
-        }
-        let start = Instant::<Monotonic>::now();
-        let frozen = t.prepare().and_then(|()| {
-            t.set_state(State::Prepared);
-            t.freeze()
-        });
-        if let Err(e) = frozen {
-            // Cancelled (and NORMAL): the files are prepared again, or at
-            // the next reboot.
-            let _ = t.update.files.prepare();
-            return Err(e);
-        }
-        pr_info!(
-            "frozen in {} us, handing over\n",
-            start.elapsed().as_micros_ceil()
-        );
-        t.update.committed = true;
-        t.set_state(State::Frozen);
-        Ok(())
     }
 
     /// Freezes a prepared update; with `commit`, for the kexec that

@@ -17,21 +17,36 @@
 //! their file descriptors changes nothing either.
 //!
 //! With the session uAPI, the reboot path is the update: it prepares and
-//! freezes whatever is preserved (see [`Orchestrator::reboot`]), and the
-//! next kernel's update ends when its last incoming session is closed.
+//! freezes whatever is preserved ([`Orchestrator::reboot_sessions`]), and
+//! the next kernel's update ends when its last incoming session is closed.
 //!
 //! The registry lives in the [`Update`], under the transition mutex.
 //!
 //! [`Update`]: crate::orchestrator::Update
 
 use crate::{
-    files::{Again, Refused, SessionId},
+    files::{Again, Refused},
     handover::files::MAX_SESSIONS,
     orchestrator::{Orchestrator, Wait},
     state::{Event, State},
     transition::Transition,
 };
-use kernel::{alloc::KVec, fs::File, prelude::*, sync::aref::ARef, uapi};
+use kernel::{
+    alloc::KVec,
+    fs::File,
+    prelude::*,
+    sync::aref::ARef,
+    time::{Instant, Monotonic},
+    uapi,
+};
+
+/// A session's number, given out in the order sessions are created (or,
+/// for those handed over, in the order the previous kernel created them),
+/// never reused; [`NO_SESSION`] for the files of the orchestration uAPI.
+pub(crate) type SessionId = u64;
+
+/// The session of the files of the orchestration uAPI.
+pub(crate) const NO_SESSION: SessionId = 0;
 
 /// The size of a name in the uAPI, its NUL included.
 pub(crate) const NAME_SIZE: usize = uapi::LIVEUPDATE_SESSION_NAME_LENGTH as usize;
@@ -178,6 +193,13 @@ impl Sessions {
         Ok((s.session.id, s.session.name.clone()))
     }
 
+    /// Makes the incoming session `id` retrievable again.
+    fn unretrieve(&mut self, id: SessionId) {
+        if let Some(s) = self.incoming.iter_mut().find(|s| s.session.id == id) {
+            s.retrieved = false;
+        }
+    }
+
     /// Forgets the incoming session `id`.
     fn forget_incoming(&mut self, id: SessionId) {
         self.incoming.retain(|s| s.session.id != id);
@@ -190,12 +212,12 @@ impl Sessions {
     }
 }
 
-/// A session operation's view of the transition mutex.
 impl Orchestrator {
     /// Takes the transition mutex for a session operation from user space:
-    /// `EBUSY` once the update is frozen for the kexec.
+    /// `EBUSY` once the update is frozen for the kexec. The wait is not
+    /// interruptible, as in Linux 7.3, whose callers do not expect `EINTR`.
     fn session_operation(&self) -> Result<Transition<'_>> {
-        let t = self.transition(Wait::Interruptible)?;
+        let t = self.transition(Wait::Uninterruptible)?;
         if t.update.committed {
             return Err(EBUSY);
         }
@@ -209,7 +231,7 @@ impl Orchestrator {
 
     /// The last close of an outgoing session's file descriptor: its files
     /// are unpreserved and its name is free again; nothing once frozen.
-    pub(crate) fn close_session(&self, id: SessionId) {
+    pub(crate) fn close_outgoing_session(&self, id: SessionId) {
         let Ok(mut t) = self.transition(Wait::Uninterruptible) else {
             return;
         };
@@ -224,7 +246,12 @@ impl Orchestrator {
 
     /// PRESERVE_FD: preserves `file` under `token` in the outgoing session
     /// `id`, and serializes it at once.
-    pub(crate) fn session_preserve(&self, id: SessionId, token: u64, file: ARef<File>) -> Result {
+    pub(crate) fn session_preserve_fd(
+        &self,
+        id: SessionId,
+        token: u64,
+        file: ARef<File>,
+    ) -> Result {
         let mut t = self.session_operation()?;
         let files = &mut t.update.files;
         files
@@ -255,8 +282,16 @@ impl Orchestrator {
         t.update.sessions.retrieve(raw)
     }
 
+    /// Undoes RETRIEVE_SESSION of `id` when its file descriptor could not
+    /// be made: the session can be retrieved again.
+    pub(crate) fn unretrieve_session(&self, id: SessionId) {
+        if let Ok(mut t) = self.transition(Wait::Uninterruptible) {
+            t.update.sessions.unretrieve(id);
+        }
+    }
+
     /// RETRIEVE_FD: the file `token` of the incoming session `id`.
-    pub(crate) fn session_retrieve(&self, id: SessionId, token: u64) -> Result<ARef<File>> {
+    pub(crate) fn session_retrieve_fd(&self, id: SessionId, token: u64) -> Result<ARef<File>> {
         let mut t = self.session_operation()?;
         t.update.files.restore(id, token, Again::Share)
     }
@@ -280,5 +315,42 @@ impl Orchestrator {
         t.update.files.finish_session(id);
         t.update.sessions.forget_incoming(id);
         t.end_sessions_update();
+    }
+
+    /// The reboot path with the session uAPI: the reboot is the update.
+    /// Everything preserved is prepared (the files of sessions were when
+    /// preserved), frozen and committed. The previous kernel's hand-over,
+    /// if still there, is left alone: what nobody took is not handed on.
+    /// If this fails, the reboot fails, the update is cancelled, the files
+    /// of the sessions are prepared again and an incoming update is back
+    /// as it was.
+    pub(crate) fn reboot_sessions(&self) -> Result {
+        let mut t = self.transition(Wait::Uninterruptible)?;
+        if t.update.committed {
+            return Ok(());
+        }
+        let was = t.state();
+        let start = Instant::<Monotonic>::now();
+        let frozen = t.prepare().and_then(|()| {
+            t.set_state(State::Prepared);
+            t.freeze()
+        });
+        if let Err(e) = frozen {
+            if let Err(again) = t.update.files.prepare() {
+                pr_warn!(
+                    "a file of a session cannot be prepared again ({}); it will be at the next reboot\n",
+                    again.to_errno()
+                );
+            }
+            t.set_state(was);
+            return Err(e);
+        }
+        pr_info!(
+            "frozen in {} us, handing over\n",
+            start.elapsed().as_micros_ceil()
+        );
+        t.update.committed = true;
+        t.set_state(State::Frozen);
+        Ok(())
     }
 }

@@ -59,7 +59,10 @@ unsafe impl Send for PreservedBuffer {}
 unsafe impl Sync for PreservedBuffer {}
 
 impl PreservedBuffer {
-    /// Allocates and preserves `len` zeroed bytes (`len > 0`).
+    /// The most bytes one buffer holds: one folio of the largest order.
+    pub const MAX_LEN: usize = (bindings::PAGE_SIZE as usize) << bindings::MAX_PAGE_ORDER;
+
+    /// Allocates and preserves `len` zeroed bytes (`0 < len <=` [`Self::MAX_LEN`]).
     pub fn new(len: usize) -> Result<Self> {
         if len == 0 {
             return Err(EINVAL);

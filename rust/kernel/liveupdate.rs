@@ -32,7 +32,8 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
-/// Whether live update is enabled on this boot (`liveupdate=on`).
+/// Whether live update is enabled on this boot (`liveupdate=on`, `sessions`
+/// or `orchestration`).
 ///
 /// Registrations succeed either way (they fail with `ENODEV` only before
 /// LUO is set up at `early_initcall`); without it, no update can be

@@ -205,10 +205,10 @@ static const struct meaning {
 	{ OP_ANY, ENOMEM, "the kernel ran out of memory" },
 	{ OP_ANY, EFAULT, "bad address passed to the kernel (a luoctl bug)" },
 	{ OP_OPEN, ENOENT,
-	  "no /dev/liveupdate: the kernel was not booted with liveupdate=on, or has no CONFIG_LIVEUPDATE",
+	  "no /dev/liveupdate: the kernel was not booted with liveupdate=orchestration, or has no CONFIG_LIVEUPDATE",
 	},
 	{ OP_OPEN, ENODEV,
-	  "no /dev/liveupdate: the kernel was not booted with liveupdate=on, or has no CONFIG_LIVEUPDATE",
+	  "no /dev/liveupdate: the kernel was not booted with liveupdate=orchestration, or has no CONFIG_LIVEUPDATE",
 	},
 	{ OP_OPEN, EPERM, "opening /dev/liveupdate needs CAP_SYS_ADMIN: run luoctl as root" },
 	{ OP_OPEN, EACCES, "opening /dev/liveupdate needs CAP_SYS_ADMIN: run luoctl as root" },
@@ -280,7 +280,7 @@ static const struct meaning {
 	{ OP_HANDOVER, ENAMETOOLONG, "the socket path is too long" },
 	{ OP_HANDOVER, 0, "could not hand the file over to the receiver" },
 	{ OP_WATCH, ENOENT,
-	  "no LUO state file: the kernel was not booted with liveupdate=on, or has no CONFIG_LIVEUPDATE_SYSFS_API",
+	  "no LUO state file: the kernel was not booted with liveupdate=orchestration, or has no CONFIG_LIVEUPDATE_SYSFS_API",
 	},
 };
 

@@ -4,17 +4,19 @@
  *
  * /dev/liveupdate speaks one of two interfaces, chosen at boot:
  *
- *  - liveupdate=on: the orchestration interface (the first part of this
- *    file). One privileged agent opens /dev/liveupdate (CAP_SYS_ADMIN, one
- *    opener at a time) and drives a kexec-based live update through the
- *    global states with LIVEUPDATE_IOCTL_SET_EVENT.
- *  - liveupdate=sessions: Linux 7.3's session interface (the second part).
- *    Whoever may open the device node (its mode decides; one opener at a
- *    time) creates named sessions, each a file descriptor of its own, and
- *    preserves files in them; the kexec reboot freezes every session.
+ *  - liveupdate=orchestration: the orchestration interface (the first part
+ *    of this file). One privileged agent opens /dev/liveupdate
+ *    (CAP_SYS_ADMIN, one opener at a time) and drives a kexec-based live
+ *    update through the global states with LIVEUPDATE_IOCTL_SET_EVENT.
+ *  - liveupdate=on (as in Linux 7.3) or liveupdate=sessions: Linux 7.3's
+ *    session interface (the second part). Whoever may open the device node
+ *    (its mode decides; one opener at a time) creates named sessions, each
+ *    a file descriptor of its own, and preserves files in them; the kexec
+ *    reboot freezes every session.
  *
- * Their ioctl numbers overlap (both use type 0xBA from 0x00): a program
- * must run on a kernel booted for the interface it speaks. Every argument
+ * Their ioctl numbers overlap (both use type 0xBA from 0x00) and are not
+ * told apart: a program must run on a kernel booted for the interface it
+ * speaks, or its calls may be taken for the other interface's. Every argument
  * struct starts with its own size, iommufd style: the kernel accepts
  * shorter structs that still contain every field it needs, and longer ones
  * whose unknown tail is zero.

@@ -14,25 +14,25 @@
 //! an unreadable argument `EFAULT`; then another encoding of an in-range
 //! number `ENOTTY`; then, on a session, an ioctl for the other kind of
 //! session `EINVAL`; then the argument's size (`EINVAL`, `E2BIG`, see
-//! [`UserArg`]). A new file descriptor is reserved before anything else is
+//! [`UserArg`]). A new file descriptor is then reserved before the rest is
 //! checked (`EMFILE` first), its number is written back before it is
-//! installed, and a failure on the way leaves none.
+//! installed, and a failure on the way leaves none, and leaves a session
+//! being retrieved retrievable again.
 
 use super::fget;
 use crate::{
-    files::SessionId,
     orchestrator::Orchestrator,
-    sessions::{SessionName, NAME_SIZE},
+    sessions::{SessionId, SessionName, NAME_SIZE},
     uapi::{
         check_readable, Arg, CreateSession, Finish, GetName, PreserveFd, RetrieveFd,
         RetrieveSession, UserArg,
     },
 };
-use core::ops::Range;
+use core::ops::RangeInclusive;
 use kernel::{
     alloc::KVec,
     fs::{
-        anon_inode::{self, AnonInodeFile},
+        anon_inode::{self, AnonInodeOps},
         file::{
             flags::{O_CLOEXEC, O_RDWR},
             FileDescriptorReservation,
@@ -42,13 +42,19 @@ use kernel::{
     ioctl::_IOC_NR,
     prelude::*,
     str::CStr,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        atomic::{AtomicFlag, Relaxed},
+        Arc, ArcBorrow,
+    },
     uapi,
 };
 
 /// The ioctl numbers of `/dev/liveupdate`, and of a session.
-const DEVICE_NRS: Range<u32> = uapi::LIVEUPDATE_CMD_CREATE_SESSION..0x02;
-const SESSION_NRS: Range<u32> = uapi::LIVEUPDATE_CMD_SESSION_BASE..0x44;
+const DEVICE_NRS: RangeInclusive<u32> =
+    uapi::LIVEUPDATE_CMD_CREATE_SESSION..=uapi::LIVEUPDATE_CMD_RETRIEVE_SESSION;
+const SESSION_NRS: RangeInclusive<u32> =
+    uapi::LIVEUPDATE_CMD_SESSION_PRESERVE_FD..=uapi::LIVEUPDATE_CMD_SESSION_GET_NAME;
 
 /// An ioctl on `/dev/liveupdate`.
 pub(super) fn ioctl(luo: &'static Orchestrator, cmd: u32, arg: usize) -> Result {
@@ -69,10 +75,11 @@ fn create_session(luo: &'static Orchestrator, arg: usize) -> Result {
     let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
     let name = SessionName::from_uapi(&create.name)?;
     let id = luo.create_session(name.clone())?;
-    let file = SessionFile::new_file(luo, id, name, false)?;
+    // Until it is installed, dropping the file closes the session.
+    let (session, file) = SessionFile::open(luo, id, name, Kind::Outgoing)?;
     create.fd = reservation.reserved_fd() as i32;
-    // On failure, dropping the file closes the session.
     create.write_back()?;
+    session.installed.store(true, Relaxed);
     reservation.fd_install(file);
     Ok(())
 }
@@ -82,11 +89,20 @@ fn retrieve_session(luo: &'static Orchestrator, arg: usize) -> Result {
     let mut retrieve = UserArg::<RetrieveSession>::read(arg)?;
     let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
     let (id, name) = luo.retrieve_session(&retrieve.name)?;
-    let file = SessionFile::new_file(luo, id, name, true)?;
+    // Until it is installed, dropping the file gives the session back.
+    let (session, file) = SessionFile::open(luo, id, name, Kind::Incoming)?;
     retrieve.fd = reservation.reserved_fd() as i32;
     retrieve.write_back()?;
+    session.installed.store(true, Relaxed);
     reservation.fd_install(file);
     Ok(())
+}
+
+/// Whether a session was created in this kernel or handed over.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Kind {
+    Outgoing,
+    Incoming,
 }
 
 /// A session file descriptor's private data; dropping it (the last close)
@@ -95,55 +111,64 @@ struct SessionFile {
     luo: &'static Orchestrator,
     id: SessionId,
     name: SessionName,
-    /// Handed over by the previous kernel, not created in this one.
-    incoming: bool,
+    kind: Kind,
+    /// Whether the file reached user space: before, dropping it gives an
+    /// incoming session back instead of finishing it.
+    installed: AtomicFlag,
 }
 
 impl Drop for SessionFile {
     fn drop(&mut self) {
-        if self.incoming {
-            self.luo.close_incoming_session(self.id);
-        } else {
-            self.luo.close_session(self.id);
+        match (self.kind, self.installed.load(Relaxed)) {
+            (Kind::Outgoing, _) => self.luo.close_outgoing_session(self.id),
+            (Kind::Incoming, true) => self.luo.close_incoming_session(self.id),
+            (Kind::Incoming, false) => self.luo.unretrieve_session(self.id),
         }
     }
 }
 
+/// The name of a session's file: `[luo_session] <name>`.
+const FILE_NAME_PREFIX: &[u8] = b"[luo_session] ";
+
 impl SessionFile {
     /// The file of the session `id`, which closes the session when it goes
-    /// (and at once if it cannot be made).
-    fn new_file(
+    /// (and at once if it cannot be made), and the session, to mark it
+    /// installed. Called without the transition mutex, which a failure
+    /// takes.
+    fn open(
         luo: &'static Orchestrator,
         id: SessionId,
         name: SessionName,
-        incoming: bool,
-    ) -> Result<ARef<File>> {
+        kind: Kind,
+    ) -> Result<(Arc<SessionFile>, ARef<File>)> {
         let session = SessionFile {
             luo,
             id,
             name,
-            incoming,
+            kind,
+            installed: AtomicFlag::new(false),
         };
-        let mut file_name = KVec::with_capacity(14 + NAME_SIZE, GFP_KERNEL)?;
-        file_name.extend_from_slice(b"[luo_session] ", GFP_KERNEL)?;
+        let mut file_name = KVec::with_capacity(FILE_NAME_PREFIX.len() + NAME_SIZE, GFP_KERNEL)?;
+        file_name.extend_from_slice(FILE_NAME_PREFIX, GFP_KERNEL)?;
         file_name.extend_from_slice(session.name.with_nul(), GFP_KERNEL)?;
         let file_name = CStr::from_bytes_with_nul(&file_name).map_err(|_| EINVAL)?;
-        let session = KBox::new(session, GFP_KERNEL)?;
-        anon_inode::new_file::<SessionFile>(file_name, session, O_RDWR)
+        let session = Arc::new(session, GFP_KERNEL)?;
+        let file = anon_inode::new_file::<SessionFile>(file_name, session.clone(), O_RDWR)?;
+        Ok((session, file))
     }
 
     /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
     fn preserve_fd(&self, arg: usize) -> Result {
         let preserve = UserArg::<PreserveFd>::read(arg)?;
         let file = fget(preserve.fd)?;
-        self.luo.session_preserve(self.id, preserve.token, file)
+        self.luo.session_preserve_fd(self.id, preserve.token, file)
     }
 
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD`.
     fn retrieve_fd(&self, arg: usize) -> Result {
         let mut retrieve = UserArg::<RetrieveFd>::read(arg)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
-        let file = self.luo.session_retrieve(self.id, retrieve.token)?;
+        let file = self.luo.session_retrieve_fd(self.id, retrieve.token)?;
         retrieve.fd = reservation.reserved_fd() as i32;
         retrieve.write_back()?;
         reservation.fd_install(file);
@@ -173,18 +198,23 @@ impl SessionFile {
 }
 
 #[vtable]
-impl AnonInodeFile for SessionFile {
-    type Ptr = KBox<Self>;
+impl AnonInodeOps for SessionFile {
+    type Ptr = Arc<Self>;
 
-    fn ioctl(session: &SessionFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(
+        session: ArcBorrow<'_, SessionFile>,
+        _file: &File,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         if !SESSION_NRS.contains(&_IOC_NR(cmd)) {
             return Err(EINVAL);
         }
         check_readable(arg)?;
         // Each ioctl applies to one kind of session, GET_NAME to both.
         let applies = match cmd {
-            PreserveFd::CMD => !session.incoming,
-            RetrieveFd::CMD | Finish::CMD => session.incoming,
+            PreserveFd::CMD => session.kind == Kind::Outgoing,
+            RetrieveFd::CMD | Finish::CMD => session.kind == Kind::Incoming,
             GetName::CMD => true,
             _ => return Err(ENOTTY),
         };

@@ -26,10 +26,10 @@
 //! names are a number in lower-case hexadecimal with a `0x` prefix and no
 //! leading zeros.
 
-use super::{owned_name, valid_name};
+use super::{owned_name, valid_name, MAX_NAME_LEN};
 use crate::{
-    files::{IncomingFile, SessionId, NO_SESSION},
-    sessions::SessionName,
+    files::IncomingFile,
+    sessions::{SessionId, SessionName, NO_SESSION},
 };
 use kernel::{
     alloc::KVec,
@@ -45,10 +45,11 @@ const COMPATIBLE_V2: &[u8] = b"file-descriptors-v2";
 const SESSIONS: &[u8] = b"sessions";
 /// Why a hand-over is refused when memory runs out while reading it.
 const OOM: &str = "out of memory";
-/// The most files one hand-over may carry.
-pub(crate) const MAX_FILES: usize = 65536;
-/// The most sessions one hand-over may carry.
-pub(crate) const MAX_SESSIONS: usize = 65536;
+/// The most files one hand-over may carry, and the most sessions: the
+/// tree of that many, with the longest names, fits in one preserved buffer
+/// (tested below).
+pub(crate) const MAX_FILES: usize = 16384;
+pub(crate) const MAX_SESSIONS: usize = 16384;
 
 /// The files' part of this kernel's hand-over.
 pub(crate) struct OutgoingFiles {
@@ -213,7 +214,7 @@ fn parse_files(
 ) -> core::result::Result<(), &'static str> {
     for node in node.subnodes() {
         let node = node.map_err(|_| "malformed file-descriptors FDT")?;
-        if Some(node.name()) == skip {
+        if skip.is_some() && Some(node.name()) == skip {
             continue;
         }
         let token = parse_token_name(node.name()).ok_or("bad token node name")?;
@@ -256,6 +257,12 @@ fn parse(blob: &[u8]) -> core::result::Result<ReceivedFiles, &'static str> {
     let mut files: KVec<IncomingFile> = KVec::new();
     let mut names: KVec<SessionName> = KVec::new();
     parse_files(&root, NO_SESSION, v2.then_some(SESSIONS), &mut files)?;
+    let session_nodes = root
+        .subnodes()
+        .filter(|n| n.as_ref().is_ok_and(|n| n.name() == SESSIONS));
+    if session_nodes.count() > usize::from(v2) {
+        return Err("unexpected sessions node");
+    }
     if v2 {
         let sessions = match root.subnode(SESSIONS) {
             Ok(Some(node)) => node,
@@ -391,6 +398,21 @@ mod tests {
         let mut blob = KVVec::from_elem(0u8, w.total_size(), GFP_KERNEL)?;
         w.write_to(&mut blob)?;
         assert_eq!(parse(&blob).err(), Some("sessions out of order"));
+        Ok(())
+    }
+
+    /// The most files and sessions, with the longest names and tokens,
+    /// fit in one preserved buffer.
+    #[test]
+    fn the_most_fit_in_a_buffer() -> Result {
+        let compatible = [b'c'; MAX_NAME_LEN];
+        let name = SessionName::new(&[b'n'; MAX_NAME_LEN]).ok_or(EINVAL)?;
+        let files = (0..MAX_FILES)
+            .map(|i| i as u64)
+            .map(|i| (i % 2, !i, &compatible[..], i));
+        let sessions = (0..MAX_SESSIONS).map(|i| (i as u64 + 1, &name));
+        let (w, _) = tree(files, sessions)?;
+        assert!(w.total_size() <= PreservedBuffer::MAX_LEN);
         Ok(())
     }
 

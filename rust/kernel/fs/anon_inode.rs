@@ -23,15 +23,17 @@ use core::{marker::PhantomData, ptr::NonNull};
 /// The operations of a file on the anonymous inode, and its private data.
 ///
 /// The value [`new_file`] makes the file with is the file's private data
-/// until the last reference to the file goes and [`AnonInodeFile::release`]
-/// gets it back.
+/// until the last reference to the file goes and [`AnonInodeOps::release`]
+/// gets it back. The data lives as long as the file, which user space
+/// decides: it cannot borrow anything (`'static`).
 #[vtable]
-pub trait AnonInodeFile: Sized {
+pub trait AnonInodeOps: Sized + 'static {
     /// What kind of pointer the private data is kept in.
-    type Ptr: ForeignOwnable + Send + Sync;
+    type Ptr: ForeignOwnable + Send + Sync + 'static;
 
-    /// Called when the last reference to the file goes.
-    fn release(data: Self::Ptr, _file: &File) {
+    /// Called when the last reference to the file goes, with the private
+    /// data; the file itself is going away and is not passed.
+    fn release(data: Self::Ptr) {
         drop(data);
     }
 
@@ -49,10 +51,11 @@ pub trait AnonInodeFile: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Handler for ioctls of 32-bit user space on 64-bit platforms.
+    /// Handler for ioctls of 32-bit user space on 64-bit platforms; `arg` is the raw value
+    /// user space passed (a pointer needs `compat_ptr()`).
     ///
-    /// Only needed for ioctls whose structures have another layout there; without it,
-    /// `compat_ptr_ioctl` calls [`AnonInodeFile::ioctl`].
+    /// Only needed for ioctls whose structures have another layout there; without it, 32-bit
+    /// ioctls go to [`AnonInodeOps::ioctl`] through `compat_ptr_ioctl`, as for a misc device.
     #[cfg(CONFIG_COMPAT)]
     fn compat_ioctl(
         _data: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
@@ -64,44 +67,42 @@ pub trait AnonInodeFile: Sized {
     }
 }
 
-/// Makes a new file on the anonymous inode, named `name`, with the operations of `T` and `data`
-/// as its private data, opened with `flags` (`O_RDWR`, ...).
+/// Makes a new file on the anonymous inode, named `name` (`anon_inode:<name>` in
+/// `/proc/<pid>/fd/`), with the operations of `T` and `data` as its private data, opened with
+/// `flags` (`O_RDWR`, ...). The file shares the one anonymous inode with every such file.
 ///
-/// The file holds `data` until its last reference goes; on failure, `data` is dropped.
-pub fn new_file<T: AnonInodeFile>(name: &CStr, data: T::Ptr, flags: u32) -> Result<ARef<File>> {
+/// The file holds `data` until its last reference goes. On failure `data` is dropped before
+/// this returns, in the caller's context: the caller must not hold a lock that dropping it
+/// takes.
+pub fn new_file<T: AnonInodeOps>(name: &CStr, data: T::Ptr, flags: u32) -> Result<ARef<File>> {
     let private = data.into_foreign();
     let flags = flags as c_int;
+    let vtable = AnonInodeVTable::<T>::build();
     // SAFETY: `name` is a valid string for the duration of the call (the file copies it), the
     // vtable is static, and `private` is a pointer from `into_foreign()` that the operations of
-    // `AnonInodeFileVTable<T>` cast back.
+    // `AnonInodeVTable<T>` cast back.
     let file = from_err_ptr(unsafe {
-        bindings::anon_inode_getfile(
-            name.as_char_ptr(),
-            AnonInodeFileVTable::<T>::build(),
-            private,
-            flags,
-        )
+        bindings::anon_inode_getfile(name.as_char_ptr(), vtable, private, flags)
     });
-    let file = match file {
-        Ok(file) => file,
-        Err(e) => {
+    // `anon_inode_getfile()` returns a file or an `ERR_PTR`, never NULL.
+    match file.map(|file| NonNull::new(file.cast::<File>())) {
+        // SAFETY: `anon_inode_getfile()` returned a file with one reference, which we take
+        // over; `File` wraps `struct file` transparently. No `fdget_pos` is active on a new
+        // file.
+        Ok(Some(file)) => Ok(unsafe { ARef::from_raw(file) }),
+        failed => {
             // SAFETY: The file was not made, so nothing else owns `private`, which comes from
             // `into_foreign()` above.
             drop(unsafe { <T::Ptr as ForeignOwnable>::from_foreign(private) });
-            return Err(e);
+            Err(failed.err().unwrap_or(ENOMEM))
         }
-    };
-    // `anon_inode_getfile()` returns a file or an `ERR_PTR`, never NULL.
-    let file = NonNull::new(file.cast::<File>()).ok_or(ENOMEM)?;
-    // SAFETY: `anon_inode_getfile()` returned a file with one reference, which we take over;
-    // `File` wraps `struct file` transparently. No `fdget_pos` is active on a new file.
-    Ok(unsafe { ARef::from_raw(file) })
+    }
 }
 
 /// The file operations of the files [`new_file`] makes for `T`.
-struct AnonInodeFileVTable<T: AnonInodeFile>(PhantomData<T>);
+struct AnonInodeVTable<T: AnonInodeOps>(PhantomData<T>);
 
-impl<T: AnonInodeFile> AnonInodeFileVTable<T> {
+impl<T: AnonInodeOps> AnonInodeVTable<T> {
     /// # Safety
     ///
     /// `file` must be a file that [`new_file`] made for `T` and that is being released.
@@ -109,10 +110,7 @@ impl<T: AnonInodeFile> AnonInodeFileVTable<T> {
         // SAFETY: The release call of a file owns the private data, which `new_file` set from
         // `into_foreign()`.
         let data = unsafe { <T::Ptr as ForeignOwnable>::from_foreign((*file).private_data) };
-        // SAFETY:
-        // * The file is valid for the duration of this call.
-        // * There is no active fdget_pos region on the file on this thread.
-        T::release(data, unsafe { File::from_raw_file(file) });
+        T::release(data);
         0
     }
 

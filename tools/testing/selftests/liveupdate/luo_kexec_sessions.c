@@ -5,7 +5,8 @@
  * once, a file retrieved twice being one open file, a retrieved file not
  * preservable again until FINISH, FINISH letting go of files never
  * retrieved, a closed incoming session forgotten, and the update ending
- * with the last incoming session.
+ * with the last incoming session; and a RETRIEVE_SESSION failing on an
+ * allocation leaving the session retrievable.
  *
  * Stage 1 creates four sessions and returns; the VM harness keeps every
  * process alive (this one's session fds stay open in a child) and kexecs:
@@ -20,6 +21,7 @@
 #include <sys/mman.h>
 
 #include "../kselftest.h"
+#include "luo_fault_utils.h"
 #include "luo_test_utils.h"
 
 #define PAGES 3
@@ -80,12 +82,41 @@ static void stage1(void)
 	}
 }
 
+/*
+ * RETRIEVE_SESSION with each of its allocations failing in turn: each
+ * failure is clean and leaves the session retrievable, then it succeeds.
+ */
+static int retrieve_under_faults(int luo, const char *name)
+{
+	int nth = luo_fault_setup(), n, fd = -1, injected = 0, clean = 1;
+
+	for (n = 1; nth >= 0 && n < 100; n++) {
+		if (luo_fault_arm(nth, n))
+			break;
+		fd = luo_retrieve_session(luo, name);
+		if (!luo_fault_disarm(nth))
+			break;
+		injected++;
+		if (fd >= 0 || fd == -ENOENT || fd == -EINVAL) {
+			ksft_print_msg("failure %d gave %d\n", n, fd);
+			clean = 0;
+			fd = fd >= 0 ? fd : -1;
+			break;
+		}
+	}
+	if (nth >= 0)
+		close(nth);
+	ksft_test_result(clean && injected > 0 && fd >= 0,
+			 "RETRIEVE_SESSION survives %d allocation failures\n", injected);
+	return fd;
+}
+
 static void stage2(void)
 {
 	int luo = luo_open(), keep, out, one, again, drop, s;
 	char name[64] = "";
 
-	ksft_set_plan(20);
+	ksft_set_plan(21);
 	ksft_test_result(in_state("updated"), "state updated\n");
 	ksft_test_result(luo_retrieve_session(luo, "none") == -ENOENT,
 			 "an unknown session is ENOENT\n");
@@ -118,7 +149,7 @@ static void stage2(void)
 	close(keep);
 	ksft_test_result(luo_retrieve_session(luo, "keep") == -ENOENT,
 			 "a finished and closed session is forgotten\n");
-	drop = luo_retrieve_session(luo, "drop");
+	drop = retrieve_under_faults(luo, "drop");
 	s = luo_retrieve_session(luo, "empty");
 	ksft_test_result(drop >= 0 && s >= 0 && luo_session_retrieve(s, 1) == -ENOENT,
 			 "drop and empty are retrieved; empty has no file\n");

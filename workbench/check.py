@@ -23,7 +23,9 @@ import vmrun
 # path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
 # programs (paths relative to the guest build directory, each followed by
-# its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."),
+# its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."; in a
+# kexec mode an argument {stage} takes the stage number instead, e.g.
+# "PROG -s {stage}" runs "PROG -s 1", then "PROG -s 2"),
 # optionally more files the programs need in /bin (not run by the plan)
 SUITES = [
     ('kunit', 'kunit', 'liveupdate=on', []),

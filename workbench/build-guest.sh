@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # build-guest.sh - build what runs inside the VM: the static init
 # (guest/init.c), the example agents (examples/), luoctl and the demo
-# (tools/liveupdate/, demo/) and the liveupdate
-# kselftests, statically linked against
-# the uapi headers of the tree being tested.
+# (tools/liveupdate/, demo/) and the liveupdate kselftests
+# (tools/testing/selftests/liveupdate/orchestration/), statically linked
+# against the uapi headers of the tree being tested.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,16 +46,17 @@ done
 mkdir -p "$GUEST_DIR/bench"
 gcc -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" -I"$REPO/tools/liveupdate" \
 	-o "$GUEST_DIR/bench/bench_ours" "$REPO/workbench/bench/bench_ours.c"
-make -s -C "$SRC_DIR/tools/testing/selftests/liveupdate" \
+ORCH_DIR=$SRC_DIR/tools/testing/selftests/liveupdate/orchestration
+make -s -C "$ORCH_DIR" \
 	OUTPUT="$GUEST_DIR/kselftest" KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" \
 	LDFLAGS=-static all
 # The same uAPI tests as 32-bit programs: a 32-bit agent on a 64-bit
 # kernel goes through compat_ioctl.
 mkdir -p "$GUEST_DIR/kselftest32"
 for prog in liveupdate luo_files luo_memfd; do
-	src=$SRC_DIR/tools/testing/selftests/liveupdate/$prog.c
+	src=$ORCH_DIR/$prog.c
 	bin=$GUEST_DIR/kselftest32/$prog
-	if stale "$bin" "$src" "$UAPI_H" "$SRC_DIR"/tools/testing/selftests/liveupdate/*.h \
+	if stale "$bin" "$src" "$UAPI_H" "$ORCH_DIR"/*.h \
 		 "$SRC_DIR"/tools/liveupdate/*.h "$SRC_DIR/kernel/liveupdate/luo_selftests.h"; then
 		gcc -m32 -static -O2 -Wall -Werror -isystem "$OBJ_DIR/usr/include" \
 			-I"$SRC_DIR/kernel/liveupdate" -I"$SRC_DIR/tools/liveupdate" \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # build-guest.sh - build what runs inside the VM: the static init
 # (guest/init.c), the example agents (examples/), luoctl and the demo
-# (tools/liveupdate/, demo/) and the liveupdate kselftests
-# (tools/testing/selftests/liveupdate/orchestration/), statically linked
-# against the uapi headers of the tree being tested.
+# (tools/liveupdate/, demo/), our liveupdate kselftests
+# (tools/testing/selftests/liveupdate/orchestration/) and upstream's
+# (tools/testing/selftests/liveupdate/), statically linked against the
+# uapi headers of the tree being tested.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,4 +64,17 @@ for prog in liveupdate luo_files luo_memfd; do
 			-o "$bin" "$src" -lpthread
 	fi
 done
+# Upstream 7.3's session selftests, unmodified, with their own Makefile.
+# It builds its objects in the current directory, so make runs in the
+# output directory and finds the sources through VPATH (its includes
+# through -I): the build tree stays as synced. If they do not build (a
+# uapi header without the session uAPI), their suites fail as not built.
+UPSTREAM_DIR=$SRC_DIR/tools/testing/selftests/liveupdate
+mkdir -p "$GUEST_DIR/upstream"
+if ! make -s -C "$GUEST_DIR/upstream" -f "$UPSTREAM_DIR/Makefile" -I "$UPSTREAM_DIR" \
+	VPATH="$UPSTREAM_DIR" OUTPUT="$GUEST_DIR/upstream" \
+	KHDR_INCLUDES="-isystem $OBJ_DIR/usr/include" LDFLAGS=-static all; then
+	log "upstream's liveupdate selftests do not build: their suites will fail"
+	rm -rf "$GUEST_DIR/upstream"
+fi
 log "guest programs in $GUEST_DIR"

@@ -57,6 +57,18 @@ SUITES = [
     ('kexec_damaged_%d' % kind, 'kexec', 'liveupdate=on',
      ['kselftest/luo_kexec_damaged %d' % kind]) for kind in range(1, 7)
 ] + [
+    # Upstream 7.3's own selftests of the session uAPI, built unmodified
+    # from tools/testing/selftests/liveupdate/ (build-guest.sh); the kexec
+    # ones take their stage as "-s N".
+    ('sessions', 'run', 'liveupdate=sessions', ['upstream/liveupdate']),
+    ('sessions_kexec_simple', 'kexec', 'liveupdate=sessions',
+     ['upstream/luo_kexec_simple -s {stage}']),
+    ('sessions_multi_session', 'kexec', 'liveupdate=sessions',
+     ['upstream/luo_multi_session -s {stage}']),
+    ('sessions_stress_files', 'kexec', 'liveupdate=sessions',
+     ['upstream/luo_stress_files -s {stage}']),
+    ('sessions_stress_sessions', 'kexec', 'liveupdate=sessions',
+     ['upstream/luo_stress_sessions -s {stage}']),
     ('vmtest_agent_holds_device', 'kexec', 'liveupdate=on', ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', 'liveupdate=on', ['examples/agent_reboots_itself']),
     # luoctl and the demo of 'make demo', with a small workload (16 MiB, 1 s)

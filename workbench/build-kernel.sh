@@ -11,7 +11,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 # .config at every run, so options a patch introduces get their test values,
 # and does not require every option: earlier patches lack some.
 FRAGMENTS=("$REPO/workbench/vm.config"
-	   "${LUO_CONFIG:-$REPO/tools/testing/selftests/liveupdate/config}" ${EXTRA_CONFIG:-})
+	   "${LUO_CONFIG:-$REPO/tools/testing/selftests/liveupdate/orchestration/config}" ${EXTRA_CONFIG:-})
 
 # KMAKE_FLAGS (CLIPPY=1, LLVM=-19) apply to every step, configuration
 # included: which compiler builds decides what Kconfig allows.

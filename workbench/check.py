@@ -23,7 +23,9 @@ import vmrun
 # path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
 # programs (paths relative to the guest build directory, each followed by
-# its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."),
+# its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."; in a
+# kexec mode an argument {stage} takes the stage number instead, e.g.
+# "PROG -s {stage}" runs "PROG -s 1", then "PROG -s 2"),
 # optionally more files the programs need in /bin (not run by the plan)
 # The kernel command lines of the two uAPIs of /dev/liveupdate: the
 # orchestration uAPI our own tests speak, and Linux 7.3's session uAPI,
@@ -57,14 +59,26 @@ SUITES = [
     ('kexec_release', 'kexec', ORCH, ['kselftest/luo_kexec_release']),
     ('kexec_memfd_collapse', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_collapse']),
     # the session uAPI, beyond upstream's own selftests
-    ('session_uapi', 'run', SESSIONS, ['kselftest/luo_sessions']),
-    ('kexec_session_uapi', 'kexec', SESSIONS, ['kselftest/luo_kexec_sessions']),
+    ('sessions', 'run', SESSIONS, ['kselftest/luo_sessions']),
+    ('kexec_sessions', 'kexec', SESSIONS, ['kselftest/luo_kexec_sessions']),
     ('kexec_sessions_freeze_fail', 'kexec3', SESSIONS,
      ['kselftest/luo_kexec_sessions_freeze_fail']),
 ] + [
     ('kexec_damaged_%d' % kind, 'kexec', ORCH,
      ['kselftest/luo_kexec_damaged %d' % kind]) for kind in range(1, 7)
 ] + [
+    # Upstream 7.3's own selftests of the session uAPI, built unmodified
+    # from tools/testing/selftests/liveupdate/ (build-guest.sh); the kexec
+    # ones take their stage as "-s N".
+    ('upstream_liveupdate', 'run', SESSIONS, ['upstream/liveupdate']),
+    ('upstream_kexec_simple', 'kexec', SESSIONS,
+     ['upstream/luo_kexec_simple -s {stage}']),
+    ('upstream_multi_session', 'kexec', SESSIONS,
+     ['upstream/luo_multi_session -s {stage}']),
+    ('upstream_stress_files', 'kexec', SESSIONS,
+     ['upstream/luo_stress_files -s {stage}']),
+    ('upstream_stress_sessions', 'kexec', SESSIONS,
+     ['upstream/luo_stress_sessions -s {stage}']),
     ('vmtest_agent_holds_device', 'kexec', ORCH, ['examples/agent_holds_device']),
     ('vmtest_agent_reboots_itself', 'kexec', ORCH, ['examples/agent_reboots_itself']),
     # luoctl and the demo of 'make demo', with a small workload (16 MiB, 1 s)

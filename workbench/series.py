@@ -49,7 +49,7 @@ BASE = os.path.join(CACHE, 'base', 'linux-7.3')
 SERIES = os.path.join(CACHE, 'series')
 PRISTINE = os.path.join(SERIES, 'linux')
 OVERLAY_DIRS = ['kernel', 'include', 'rust', 'mm', 'lib', 'samples', 'Documentation',
-                'tools/liveupdate', 'tools/testing/selftests/liveupdate']
+                'tools/liveupdate', 'tools/testing/selftests/liveupdate/orchestration']
 
 def sh(cmd, cwd=None, quiet=True, env=None, check=True):
     out = subprocess.run(cmd, cwd=cwd, env=env, text=True,

@@ -24,7 +24,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 overlay_files() {
 	cd "$REPO"
 	local dirs=(kernel include rust mm lib samples Documentation tools/liveupdate
-		    tools/testing/selftests/liveupdate)
+		    tools/testing/selftests/liveupdate/orchestration)
 	if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
 		git ls-files --cached --others --exclude-standard -- "${dirs[@]}" 2>/dev/null
 	else

@@ -13,7 +13,11 @@ serial log, and turns what the guest printed into results:
 - a program may end by kexec'ing the machine itself (the next stage
   boots);
 - a non-zero exit, a missing END, a kexec that did not come back, fewer
-  results than the KTAP plan announced, or a timeout is a failure.
+  results than the KTAP plan announced, or a timeout is a failure;
+- so is a program run that skipped every test, or skipped as a whole
+  ("1..0 # SKIP why", kselftest's ksft_exit_skip()): it tested nothing.
+  Its skips are listed with their reason; a "Bail out!" line's reason
+  goes with a failing exit status.
 
 Used by check.py (make check) and, as a command, by make vmtest.
 """
@@ -30,8 +34,10 @@ import time
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KTAP_RE = re.compile(r'^\s*(not ok|ok) (\d+)\s*-?\s*(.*?)\s*(?:#\s*(SKIP|skip|TODO|todo)\b.*)?$')
+KTAP_RE = re.compile(r'^\s*(not ok|ok) (\d+)\s*-?\s*(.*?)\s*(?:#\s*(SKIP|skip|TODO|todo)\b\s*(.*))?$')
 PLAN_RE = re.compile(r'^\s*1\.\.(\d+)')
+SKIP_ALL_RE = re.compile(r'^\s*1\.\.0\s*#\s*SKIP\b\s*(.*)$', re.IGNORECASE)
+BAIL_RE = re.compile(r'^\s*Bail out!\s*(.*)$')
 START_RE = re.compile(r'LUOTEST START (\S+) stage=(\d+)')
 END_RE = re.compile(r'LUOTEST END (\S+) stage=(\d+) rc=(\d+)')
 KEXEC_RE = re.compile(r'LUOTEST KEXEC stage=(\d+)')
@@ -186,32 +192,35 @@ def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo
 def collect(run, prefix, expect):
     """expect: list of (program, stage) runs the plan must produce."""
     results = []
-    current = None  # (program, stage, planned, cases, lines)
+    current = None  # [program, stage, planned, cases, bail-out reason]
     ended = {}
     kexecs = set()
     for _, text in run.lines:
         m = START_RE.search(text)
         if m:
-            current = [os.path.basename(m.group(1)), int(m.group(2)), None, []]
+            current = [os.path.basename(m.group(1)), int(m.group(2)), None, [], '']
             continue
         m = END_RE.search(text)
         b = BOOT_RE.search(text)
         if current and (m or (b and int(b.group(1)) > current[1])):
             # A program ends with init's END line, or by kexec'ing the
             # machine itself: the next stage's kernel boots.
-            prog, stage, planned, cases = current
+            prog, stage, planned, cases, bail = current
             rc = int(m.group(3)) if m else 0
             if b:
                 kexecs.add(stage)
             name = '%s%s/stage%d' % (prefix, prog, stage)
-            for status, desc in cases:
-                results.append(Result('%s: %s' % (name, desc), status))
+            for status, desc, why in cases:
+                results.append(Result('%s: %s' % (name, desc), status, why))
             if planned is not None and len(cases) < planned:
                 results.append(Result(name + ': results', 'fail',
                                       'KTAP plan announced %d, got %d' % (planned, len(cases))))
-            failed = any(s == 'fail' for s, _ in cases)
-            if rc != 0 and not failed:
-                results.append(Result(name, 'fail', 'exit status %d' % rc))
+            failed = any(c[0] == 'fail' for c in cases)
+            if cases and all(c[0] == 'skip' for c in cases):
+                results.append(Result(name, 'fail', 'every test skipped: nothing was tested'))
+            elif rc != 0 and not failed:
+                results.append(Result(name, 'fail', 'exit status %d' % rc
+                                      + (': ' + bail if bail else '')))
             elif not cases:
                 results.append(Result(name, 'pass' if rc == 0 else 'fail'))
             ended[(prog, stage)] = rc
@@ -222,17 +231,27 @@ def collect(run, prefix, expect):
             kexecs.add(int(m.group(1)))
             continue
         if current:
+            m = SKIP_ALL_RE.match(text)
+            if m and current[2] is None:
+                current[2] = 0
+                current[3].append(('skip', 'skipped as a whole', m.group(1).strip()))
+                continue
+            m = BAIL_RE.match(text)
+            if m:
+                current[4] = current[4] or m.group(1).strip()
+                continue
             m = PLAN_RE.match(text)
             if m and current[2] is None:
                 current[2] = int(m.group(1))
                 continue
             m = KTAP_RE.match(text)
             if m:
-                ok, _, desc, directive = m.groups()
+                ok, _, desc, directive, why = m.groups()
                 status = 'fail' if ok == 'not ok' else 'pass'
                 if directive and directive.lower() == 'skip' and ok == 'ok':
                     status = 'skip'
-                current[3].append((status, desc or 'case %s' % m.group(2)))
+                current[3].append((status, desc or 'case %s' % m.group(2),
+                                   why.strip() if status == 'skip' and why else ''))
     for prog, stage in expect:
         if (os.path.basename(prog), stage) not in ended:
             why = 'timed out' if run.timed_out else 'never ran or did not finish'

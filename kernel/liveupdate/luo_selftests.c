@@ -5,7 +5,7 @@
  * Written in C on purpose: it is the in-tree proof that a C driver can take
  * part in live updates through include/linux/liveupdate.h. The interface is
  * described in luo_selftests.h; the kselftests in
- * tools/testing/selftests/liveupdate/ drive it.
+ * tools/testing/selftests/liveupdate/orchestration/ drive it.
  */
 #define pr_fmt(fmt) "luo_selftest: " fmt
 

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../tools/testing/selftests/liveupdate/luo_memfd_utils.h"
+#include "../../tools/testing/selftests/liveupdate/orchestration/luo_memfd_utils.h"
 
 #define BENCH_TOKEN	0xbe7c
 #define BENCH_SEED	77

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../tools/testing/selftests/liveupdate/luo_memfd_utils.h"
+#include "../../tools/testing/selftests/liveupdate/orchestration/luo_memfd_utils.h"
 
 #define HDR_SIZE	(64 * 1024)
 #define CHUNK		(1024 * 1024)

@@ -17,7 +17,11 @@
  *                       data travels), then runs "PROG <stage> [ARG...]";
  *                       if PROG returns 0 without rebooting, init kexecs
  *                       itself, leaving PROG's children running. The last
- *                       stage only runs "PROG N [ARG...]".
+ *                       stage only runs "PROG N [ARG...]". An ARG that is
+ *                       {stage} is replaced by the stage number, which is
+ *                       then not inserted first: "kexec PROG 2 -s {stage}"
+ *                       runs "PROG -s 1", then "PROG -s 2" (upstream's
+ *                       liveupdate selftests take their stage so).
  *
  * Every program run is framed on the console by
  *   LUOTEST START <prog> stage=<n>  ...  LUOTEST END <prog> stage=<n> rc=<rc>
@@ -326,17 +330,28 @@ static void run_plan(void)
 				run(argv);
 		} else if (!strcmp(tok, "kexec")) {
 			char arg[16], *n;
-			int stages;
+			int stages, i, placed = 0;
 
 			argv[0] = strtok_r(NULL, " ", &save);
 			n = strtok_r(NULL, " ", &save);
 			stages = n ? atoi(n) : 2;
 			snprintf(arg, sizeof(arg), "%d", stage);
-			argv[1] = arg;
-			argc = 2;
-			while (argc < 31 && (argv[argc] = strtok_r(NULL, " ", &save)))
+			argc = 1;
+			while (argc < 30 && (argv[argc] = strtok_r(NULL, " ", &save)))
 				argc++;
 			argv[argc] = NULL;
+			for (i = 1; i < argc; i++) {
+				if (!strcmp(argv[i], "{stage}")) {
+					argv[i] = arg;
+					placed = 1;
+				}
+			}
+			if (!placed) {
+				/* "PROG <stage> ARG...": argv[1..argc] move up. */
+				memmove(&argv[2], &argv[1], argc * sizeof(*argv));
+				argv[1] = arg;
+				argc++;
+			}
 			if (!argv[0] || stage > stages)
 				continue;
 			if (stage < stages && load_next_kernel()) {

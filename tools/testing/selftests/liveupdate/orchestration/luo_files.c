@@ -8,7 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
-#include "../kselftest_harness.h"
+#include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
 
 FIXTURE(files)

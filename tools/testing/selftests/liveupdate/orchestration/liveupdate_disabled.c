@@ -4,7 +4,7 @@
  * liveupdate=on: LUO stays out of the way, with no device and no sysfs
  * directory.
  */
-#include "../kselftest_harness.h"
+#include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
 
 TEST(device_absent)

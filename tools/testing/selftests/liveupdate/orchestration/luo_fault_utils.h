@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_memfd_utils.h"
 
 #define LUO_FAIL_NTH	"/proc/thread-self/fail-nth"

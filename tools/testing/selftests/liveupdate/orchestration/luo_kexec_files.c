@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static const char content[] = "the bytes of a running workload";

@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static void check_normal(void)

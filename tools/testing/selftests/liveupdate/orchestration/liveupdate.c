@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Live Update Orchestrator selftests for a kernel booted with
- * liveupdate=on: the device, its open rules, the state machine as driven
+ * liveupdate=orchestration: the device, its open rules, the state machine as driven
  * from user space, every row of the ioctl error table, the sysfs state
  * file and its poll() notification.
  */
@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "../kselftest_harness.h"
+#include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
 
 TEST(device_present)

@@ -26,7 +26,7 @@
 #include <sys/syscall.h>
 #include <linux/mman.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 

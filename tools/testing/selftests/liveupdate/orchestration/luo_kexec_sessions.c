@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Sessions across a kexec (liveupdate=sessions), beyond upstream's own
+ * Sessions across a kexec (liveupdate=on), beyond upstream's own
  * kexec selftests: incoming and outgoing names apart, a session retrieved
  * once, a file retrieved twice being one open file, a retrieved file not
  * preservable again until FINISH, FINISH letting go of files never
@@ -20,7 +20,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_fault_utils.h"
 #include "luo_test_utils.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The session uAPI (liveupdate=sessions) in one boot: what upstream's own
+ * The session uAPI (liveupdate=on) in one boot: what upstream's own
  * liveupdate selftest does not check. The errno of each bad call, in the
  * order Linux 7.3 checks them; session file descriptors as user space
  * sees them (anon_inode:[luo_session] <name>, close-on-exec); sessions
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 #define NR_DEVICE(nr)	_IO(LIVEUPDATE_IOCTL_TYPE, nr)

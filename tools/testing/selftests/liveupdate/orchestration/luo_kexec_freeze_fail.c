@@ -7,7 +7,7 @@
  *
  * Stage 1 calls reboot() itself; stage 2 runs in the kexec'd kernel.
  */
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static void stage1(void)

@@ -9,7 +9,7 @@
  */
 #include <pthread.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 #define COUNT LUO_SELFTEST_MAX_SUBSYSTEMS

@@ -21,7 +21,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 #include "luo_fault_utils.h"

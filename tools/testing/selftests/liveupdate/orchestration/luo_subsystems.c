@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../kselftest_harness.h"
+#include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
 
 FIXTURE(subsys)

@@ -16,7 +16,7 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static const char data[] = "carried over twice";

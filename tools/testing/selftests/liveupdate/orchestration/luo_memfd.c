@@ -11,7 +11,7 @@
 #include <sys/mount.h>
 #include <sys/mman.h>
 
-#include "../kselftest_harness.h"
+#include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 

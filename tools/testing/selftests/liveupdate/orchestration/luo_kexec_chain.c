@@ -3,7 +3,7 @@
  * A chain of three kernels: prepare and kexec, finish, prepare and kexec
  * again. The Rust sample subsystem counts the generations: 1, then 2.
  */
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static void prepare_and_kexec(int fd)

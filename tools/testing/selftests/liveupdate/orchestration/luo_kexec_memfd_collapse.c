@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 

@@ -6,7 +6,7 @@
  * LUO_DAMAGE_*); stage 2 must come up NORMAL, say why in sysfs and the
  * log, and deliver nothing to any subsystem.
  */
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 
 static int damage_kind(void)

@@ -18,7 +18,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 #include "luo_test_utils.h"
 #include "luo_memfd_utils.h"
 

@@ -76,7 +76,8 @@ static void stage2(void)
 	luo_fill_page(page, 3);
 	ksft_test_result(in_state("updated") && next >= 0 && second >= 0 &&
 			 pwrite(second, data, sizeof(data), 0) == sizeof(data) &&
-			 !luo_session_preserve(next, second, 2) && !luo_register(hook, failing, page),
+			 !luo_session_preserve(next, second, 2) &&
+			 !luo_register(hook, failing, page),
 			 "updated; session next with a memfd; a subsystem whose freeze fails\n");
 	ksft_test_result(luo_kexec_reboot() == -EIO, "reboot(KEXEC) fails with the freeze error\n");
 	ksft_test_result(in_state("updated"), "still updated\n");

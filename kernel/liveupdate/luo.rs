@@ -22,7 +22,7 @@
 //! - [`sessions`]: the named groups of files of the session uAPI.
 //! - [`handover`]: the `luo-v1` hand-over in KHO, written at PREPARE and
 //!   read, never trusted, by the next kernel; [`handover::files`] is the
-//!   files' `file-descriptors-v1` part of it.
+//!   files' and the sessions' `file-descriptors` part of it.
 //! - [`api`]: the in-kernel C interface of `include/linux/liveupdate.h`.
 //! - [`cmdline`]: `liveupdate=` (which uAPI `/dev/liveupdate` speaks) and
 //!   the `early_initcall` (from `luo_boot.c`).

@@ -45,14 +45,6 @@ static int holds(int fd, const char *text, size_t pages)
 	       !strcmp(buf, text);
 }
 
-static int in_state(const char *state)
-{
-	char buf[32] = "";
-
-	return luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 && !strncmp(buf, state,
-									      strlen(state));
-}
-
 static void stage1(void)
 {
 	int luo = luo_open(), keep, drop, empty, leftover;
@@ -71,15 +63,8 @@ static void stage1(void)
 			 !luo_session_preserve(leftover, memfd_with("left", 1), 7),
 			 "drop and leftover: a memfd each\n");
 	close(luo);
-	ksft_test_result(in_state("normal"), "state normal until the reboot\n");
-	/* The session fds stay open until the kexec. */
-	if (!fork()) {
-		close(0);
-		close(1);
-		close(2);
-		for (;;)
-			pause();
-	}
+	ksft_test_result(luo_state_is("normal"), "state normal until the reboot\n");
+	luo_hold_until_kexec();
 }
 
 /*
@@ -117,7 +102,7 @@ static void stage2(void)
 	char name[64] = "";
 
 	ksft_set_plan(21);
-	ksft_test_result(in_state("updated"), "state updated\n");
+	ksft_test_result(luo_state_is("updated"), "state updated\n");
 	ksft_test_result(luo_retrieve_session(luo, "none") == -ENOENT,
 			 "an unknown session is ENOENT\n");
 	keep = luo_retrieve_session(luo, "keep");
@@ -155,12 +140,12 @@ static void stage2(void)
 			 "drop and empty are retrieved; empty has no file\n");
 	close(drop);
 	close(s);
-	ksft_test_result(in_state("updated"), "updated while a session is left\n");
+	ksft_test_result(luo_state_is("updated"), "updated while a session is left\n");
 	s = luo_retrieve_session(luo, "leftover");
 	one = luo_session_retrieve(s, 7);
 	ksft_test_result(holds(one, "left", 1), "leftover's file comes back\n");
 	close(s);
-	ksft_test_result(in_state("normal"), "closing the last session ends the update\n");
+	ksft_test_result(luo_state_is("normal"), "closing the last session ends the update\n");
 	close(out);
 	close(luo);
 }

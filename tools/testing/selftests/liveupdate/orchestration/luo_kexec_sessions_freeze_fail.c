@@ -21,32 +21,11 @@
 
 static const char data[] = "carried over twice";
 
-/* Keeps the session fds open until the kexec, in a child. */
-static void hold_until_kexec(void)
-{
-	fflush(stdout);
-	if (!fork()) {
-		close(0);
-		close(1);
-		close(2);
-		for (;;)
-			pause();
-	}
-}
-
 static int holds_data(int fd)
 {
 	char buf[sizeof(data)] = "";
 
 	return fd >= 0 && pread(fd, buf, sizeof(buf), 0) == sizeof(buf) && !strcmp(buf, data);
-}
-
-static int in_state(const char *state)
-{
-	char buf[32] = "";
-
-	return luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 &&
-	       !strncmp(buf, state, strlen(state));
 }
 
 static void stage1(void)
@@ -59,7 +38,7 @@ static void stage1(void)
 			 pwrite(memfd, data, sizeof(data), 0) == sizeof(data) &&
 			 !luo_session_preserve(carry, memfd, 1), "session carry with a memfd\n");
 	close(luo);
-	hold_until_kexec();
+	luo_hold_until_kexec();
 }
 
 static void stage2(void)
@@ -74,13 +53,13 @@ static void stage2(void)
 		ksft_exit_fail_msg("cannot open the device or the test hook\n");
 	next = luo_create_session(luo, "next");
 	luo_fill_page(page, 3);
-	ksft_test_result(in_state("updated") && next >= 0 && second >= 0 &&
+	ksft_test_result(luo_state_is("updated") && next >= 0 && second >= 0 &&
 			 pwrite(second, data, sizeof(data), 0) == sizeof(data) &&
 			 !luo_session_preserve(next, second, 2) &&
 			 !luo_register(hook, failing, page),
 			 "updated; session next with a memfd; a subsystem whose freeze fails\n");
 	ksft_test_result(luo_kexec_reboot() == -EIO, "reboot(KEXEC) fails with the freeze error\n");
-	ksft_test_result(in_state("updated"), "still updated\n");
+	ksft_test_result(luo_state_is("updated"), "still updated\n");
 	ksft_test_result(ftruncate(second, 8192) && errno == EPERM,
 			 "the outgoing memfd is frozen again\n");
 	carry = luo_retrieve_session(luo, "carry");
@@ -91,11 +70,11 @@ static void stage2(void)
 			 "finished, and preserved again in session next\n");
 	ksft_test_result(!luo_unregister(hook, failing), "the failing subsystem is gone\n");
 	close(carry);
-	ksft_test_result(in_state("normal"), "closing the incoming session ends the update\n");
+	ksft_test_result(luo_state_is("normal"), "closing the incoming session ends the update\n");
 	ksft_test_result(ftruncate(memfd, 8192) && errno == EPERM,
 			 "the memfd carried on is frozen\n");
 	close(luo);
-	hold_until_kexec();
+	luo_hold_until_kexec();
 }
 
 static void stage3(void)

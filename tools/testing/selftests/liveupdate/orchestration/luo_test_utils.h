@@ -133,6 +133,32 @@ static inline int luo_kexec_reboot(void)
 		       LINUX_REBOOT_CMD_KEXEC, NULL) ? -errno : 0;
 }
 
+/* Whether /sys/kernel/liveupdate/state reads `state` ("normal", ...). */
+static inline int luo_state_is(const char *state)
+{
+	char buf[32] = "";
+
+	return luo_read_file(LUO_SYSFS_STATE, buf, sizeof(buf)) > 0 &&
+	       !strncmp(buf, state, strlen(state)) && buf[strlen(state)] == '\n';
+}
+
+/*
+ * Keeps this process's file descriptors (sessions, files) open until the
+ * kexec, in a child that outlives the stage: the VM harness kexecs once the
+ * stage returns, and the reboot finds them open.
+ */
+static inline void luo_hold_until_kexec(void)
+{
+	fflush(stdout);
+	if (!fork()) {
+		close(0);
+		close(1);
+		close(2);
+		for (;;)
+			pause();
+	}
+}
+
 /* The whole kernel log so far contains s (1), or not (0). */
 static inline int luo_log_contains(const char *s)
 {

@@ -104,7 +104,7 @@ check-debug-ci:
 # "systemctl kexec": test-luo's fd store, and systemd's own TEST-91-LIVEUPDATE
 # (workbench/check_systemd.py). The root file system is built from Debian's
 # packages (workbench/systemd/build-rootfs.sh) and cached in $(SYSTEMD_CACHE).
-# SUITE=fdstore or SUITE=test91 runs one; APPEND= replaces liveupdate=sessions.
+# SUITE=fdstore,fdstore_efi,test91 picks suites; APPEND= replaces liveupdate=sessions.
 SYSTEMD_CACHE ?= $(LUO_CACHE)/systemd
 export SYSTEMD_CACHE
 check-systemd: kernel

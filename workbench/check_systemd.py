@@ -5,23 +5,26 @@ the test VM, across "systemctl kexec" into our kernel.
 
 The VM boots our kernel (no initramfs) on the root file system of
 workbench/systemd/build-rootfs.sh (ext4 on virtio-blk, read-write through
-a QEMU snapshot) with a second disk made for the run: a GPT boot partition
-of type XBOOTLDR holding the same kernel and a Boot Loader Specification
-entry for it, which is what "systemctl kexec" loads (with
-kexec_file_load, so KHO data travels) when no kernel is loaded yet. It
-adds luo_nboot=1 to the next kernel's command line, as TEST-91 does.
+a QEMU snapshot) with a second disk made for the run: a GPT EFI system
+partition (mounted at /efi) holding the same kernel and a Boot Loader
+Specification entry for it. The next kernel is always loaded with
+kexec_file_load (KHO data travels only with it) and gets this boot's
+command line plus luo_nboot=1, as TEST-91 does it.
 
 Suites (one VM each, two boots):
 
 - fdstore: luo-rs-fdstore.service (FileDescriptorStoreMax=,
   FileDescriptorStorePreserve=yes) runs "test-luo store" (systemd-tests:
   two sealed memfds and a LUO session of its own holding a third, all in
-  its fd store); a driver service kexecs whatever the result, so the next
-  boot's "test-luo check" always runs and shows what survived.
+  its fd store); a driver service loads the kernel with "kexec -s" and
+  runs "systemctl kexec" whatever the result, so the next boot's
+  "test-luo check" always runs and shows what survived.
 - test91: systemd's own TEST-91-LIVEUPDATE.service and .sh, unmodified,
   started as systemd's test harness starts it (systemd.unit=,
   SYSTEMD_UNIT_PATH=); a drop-in only copies its output to the console
-  and reports its result.
+  and reports its result. The VM boots through UEFI firmware (OVMF):
+  the test's "systemctl kexec --kernel-cmdline=..." loads the default
+  boot loader entry itself, which systemctl does only on EFI systems.
 
 The guest's reports are "LUOSD ..." lines (workbench/systemd/rootfs/);
 every result below comes from them or from the kernel's own lines, and
@@ -44,13 +47,22 @@ import vmrun
 # The kernel command line of the first boot; the suites add theirs.
 BASE_APPEND = ('root=/dev/vda rw kunit.enable=0 printk.devkmsg=on systemd.log_target=kmsg '
                'systemd.mask=serial-getty@ttyS0.service systemd.show_status=no')
+# name: (kernel command line, UEFI firmware)
 SUITES = {
-    'fdstore': 'systemd.unit=luo-rs-fdstore.target',
-    # As systemd's integration-test wrapper starts a test.
+    'fdstore': ('systemd.unit=luo-rs-fdstore.target', False),
+    # The same through UEFI firmware: systemctl loads the kernel itself.
+    'fdstore_efi': ('systemd.unit=luo-rs-fdstore.target', True),
+    # As systemd's integration-test wrapper starts a test. UEFI: TEST-91's
+    # "systemctl kexec --kernel-cmdline=..." loads the default boot loader
+    # entry itself, which systemctl does only on an EFI system.
     'test91': ('systemd.unit=TEST-91-LIVEUPDATE.service '
-               'SYSTEMD_UNIT_PATH=/usr/lib/systemd/tests/testdata/units:'),
+               'SYSTEMD_UNIT_PATH=/usr/lib/systemd/tests/testdata/units:', True),
 }
-XBOOTLDR = 'BC13C2FF-59E6-4262-A352-B275FD6F7172'
+ESP = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'
+# Debian's OVMF (package ovmf): firmware code, and the variable store each
+# run gets a copy of.
+OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
 LUOSD_RE = re.compile(r'LUOSD (\S+)(.*) nboot=(\d)\s*$')
 KERNEL_BANNER_RE = re.compile(r'\] Linux version ')
@@ -58,23 +70,27 @@ CMDLINE_RE = re.compile(r'\] Command line: (.*)$')
 
 
 def boot_disk(tmp, kernel, cmdline):
-    """A GPT disk image with one XBOOTLDR partition (ext4, mkfs.ext4 -d)
-    holding the kernel and a boot loader entry for it."""
-    top = os.path.join(tmp, 'boot')
+    """A GPT disk image with one EFI system partition (FAT: mkfs.fat and
+    mcopy, no mount) holding the kernel and a boot loader entry for it."""
+    top = os.path.join(tmp, 'esp')
     os.makedirs(os.path.join(top, 'loader', 'entries'))
     os.makedirs(os.path.join(top, 'luo-rs'))
     shutil.copy(kernel, os.path.join(top, 'luo-rs', 'bzImage'))
     with open(os.path.join(top, 'loader', 'entries', 'luo-rs.conf'), 'w') as f:
         f.write('title LUO-rs test kernel\nlinux /luo-rs/bzImage\noptions %s\n' % cmdline)
-    size_mib = os.path.getsize(kernel) // (1 << 20) + 16
-    img = os.path.join(tmp, 'boot.img')
+    size_mib = os.path.getsize(kernel) // (1 << 20) + 32
+    img = os.path.join(tmp, 'esp.img')
     with open(img, 'wb') as f:
         f.truncate((size_mib + 2) << 20)
     subprocess.run(['sfdisk', '--quiet', img], check=True, text=True,
-                   input='label: gpt\nstart=2048, size=%dMiB, type=%s, name="luo-rs-boot"\n'
-                   % (size_mib, XBOOTLDR))
-    subprocess.run(['mkfs.ext4', '-q', '-F', '-L', 'luo-rs-boot', '-E', 'offset=%d' % (1 << 20),
-                    '-d', top, img, '%dM' % size_mib], check=True)
+                   input='label: gpt\nstart=2048, size=%dMiB, type=%s, name="esp"\n'
+                   % (size_mib, ESP))
+    subprocess.run(['mkfs.fat', '-F', '32', '-n', 'LUO-RS-ESP', '--offset=2048', img,
+                    str(size_mib << 10)], check=True, stdout=subprocess.DEVNULL)
+    # MTOOLS_SKIP_CHECK: the image is larger than the partition's file system.
+    subprocess.run(['mcopy', '-s', '-i', '%s@@%d' % (img, 1 << 20)] +
+                   [os.path.join(top, d) for d in os.listdir(top)] + ['::/'], check=True,
+                   env=dict(os.environ, MTOOLS_SKIP_CHECK='1'))
     return img
 
 
@@ -164,16 +180,16 @@ def unit_result(suite, boots, nboot, what):
         r.get('result'), r.get('status'), ': ' + why if why else ''))
 
 
-def results_fdstore(boots):
-    res = boot_results('fdstore', boots, 0)
-    res.append(unit_result('fdstore', boots, 0, 'test-luo store'))
+def results_fdstore(suite, boots):
+    res = boot_results(suite, boots, 0)
+    res.append(unit_result(suite, boots, 0, 'test-luo store'))
     rep = reports(boots[0], 'UNIT', 0) if boots else []
     n = rep[0].get('fdstore', '?') if rep else '?'
-    res.append(vmrun.Result('fdstore/boot1: the fd store holds 3 fds (2 memfds, 1 LUO session)',
+    res.append(vmrun.Result(suite + '/boot1: the fd store holds 3 fds (2 memfds, 1 LUO session)',
                             'pass' if n == '3' else 'fail', '' if n == '3' else '%s fd(s)' % n))
-    res.append(kexec_result('fdstore', boots))
-    res += boot_results('fdstore', boots, 1)
-    res.append(unit_result('fdstore', boots, 1, 'test-luo check'))
+    res.append(kexec_result(suite, boots))
+    res += boot_results(suite, boots, 1)
+    res.append(unit_result(suite, boots, 1, 'test-luo check'))
     return res
 
 
@@ -229,17 +245,22 @@ def main():
         print('check-systemd: %s, kernel %s' % (f.read().strip(), args.kernel))
     everything = []
     for suite in only:
-        append = ' '.join([BASE_APPEND, args.append, SUITES[suite]])
+        suite_append, efi = SUITES[suite]
+        append = ' '.join([BASE_APPEND, args.append, suite_append])
         log = os.path.join(args.logs, 'systemd-%s.log' % suite)
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix='luo-sd-') as tmp:
             disk = boot_disk(tmp, args.kernel, 'console=ttyS0 panic=-1 oops=panic ' + append)
             extra = ['-drive', 'file=%s,format=raw,if=virtio,snapshot=on' % args.rootfs,
                      '-drive', 'file=%s,format=raw,if=virtio,snapshot=on' % disk]
+            if efi:
+                shutil.copy(OVMF_VARS, os.path.join(tmp, 'vars.fd'))
+                extra += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=' + OVMF_CODE,
+                          '-drive', 'if=pflash,format=raw,unit=1,file=%s/vars.fd' % tmp]
             cmd = vmrun.qemu_command(args.kernel, None, append, args.mem, extra)
             run = vmrun.run_qemu(cmd, log, args.timeout * 2)
         boots = split_boots(run)
-        results = results_fdstore(boots) if suite == 'fdstore' else results_test91(boots)
+        results = (results_test91(boots) if suite == 'test91' else results_fdstore(suite, boots))
         if run.timed_out:
             results.append(vmrun.Result(suite + '/finished', 'fail',
                                         'timed out after %ds' % (args.timeout * 2)))

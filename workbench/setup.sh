@@ -28,8 +28,9 @@ need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 [ "${1:-}" = --series ] && need_pkgs+=(python3-ply python3-git)
 # make check-systemd builds the guest's root file system from Debian's
 # packages with mmdebstrap and makes it an ext4 image (mkfs.ext4 -d), its
-# boot partition a GPT image (sfdisk, from fdisk).
-[ "${1:-}" = --systemd ] && need_pkgs+=(mmdebstrap e2fsprogs fdisk)
+# EFI system partition a GPT disk image (sfdisk from fdisk, mkfs.fat from
+# dosfstools, mcopy from mtools); two suites boot with UEFI firmware (OVMF).
+[ "${1:-}" = --systemd ] && need_pkgs+=(mmdebstrap e2fsprogs fdisk dosfstools mtools ovmf)
 
 install_host_packages() {
 	local missing=()

@@ -17,11 +17,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # systemd as PID 1 (systemd-sysv: /sbin/init), udev, D-Bus (busctl,
 # loginctl, run0), logind for the user manager of TEST-91's testuser,
-# kexec-tools (systemctl kexec falls back to it), the tests, nspawn
-# (TEST-91's container part), jq (TEST-91 reads busctl -j with it), strace
+# kexec-tools (kexec -s; systemctl kexec falls back to it), the tests,
+# nspawn (TEST-91's container part), jq (TEST-91 reads busctl -j with it),
+# systemd-bless-boot (TEST-91 runs it on EFI systems), strace
 # (luo_rs.strace=1).
 PACKAGES=(systemd systemd-sysv udev dbus libpam-systemd passwd kexec-tools systemd-tests
-	  systemd-container jq strace)
+	  systemd-container jq systemd-boot strace)
 # TEST-91 reads the fd stores of user@4711.service.
 TESTUSER_UID=4711
 # A fixed machine ID: every boot of the image is the same machine, and
@@ -54,6 +55,7 @@ customize() {
 	cp -r --no-preserve=ownership "$HERE/rootfs/." "$root/"
 	echo "$MACHINE_ID" >"$root/etc/machine-id"
 	echo luo-rs-guest >"$root/etc/hostname"
+	mkdir -p "$root/efi"
 	chroot "$root" useradd --create-home --uid "$TESTUSER_UID" --user-group \
 		--shell /bin/bash testuser
 

@@ -214,8 +214,15 @@ def results_test91(boots):
         if r.get('status') == '77':
             return vmrun.Result(name, 'fail', 'the test skipped itself (exit 77): '
                                 '/dev/liveupdate not available')
-        # The last command bash traced (set -x) before the test ended.
-        trace = [t[TRACE_RE.search(t).end() - 2:] for t in boots[nboot] if TRACE_RE.search(t)]
+        # The last command bash traced (set -x) before the test's exit
+        # trap (at_exit) ran.
+        trace = []
+        for t in boots[nboot]:
+            m = TRACE_RE.search(t)
+            if m and t[m.end():].startswith('at_exit'):
+                break
+            if m:
+                trace.append(t[m.end() - 2:])
         why = first_error(boots[nboot], 'TEST-91-LIVEUPDATE.sh')
         return vmrun.Result(name, 'fail', 'result=%s status=%s, last command: %s%s' % (
             r.get('result'), r.get('status'), trace[-1][:120] if trace else '?',

@@ -228,14 +228,21 @@ def results_test91(boots):
             r.get('result'), r.get('status'), trace[-1][:120] if trace else '?',
             '; ' + why if why else ''))
 
+    # The test runs under set -e and traces every command (set -x): the
+    # commands it reaches only when all before them passed are the
+    # evidence. Its unit has DefaultDependencies=no, so nothing stops it
+    # before the kexec or the power-off it asks for, and its ExecStopPost
+    # report may not come then; when it does, it must say success.
+    def traced(lines, rep, command):
+        ok = not rep or rep[0].get('result') == 'success'
+        return ok and any(TRACE_RE.search(t) and command in t for t in lines)
+
     res.append(test91(0, 'TEST-91-LIVEUPDATE.sh stores and reaches systemctl kexec',
-                      lambda lines, rep: any(TRACE_RE.search(t) and
-                                             '+ systemctl kexec' in t for t in lines)))
+                      lambda lines, rep: traced(lines, rep, '+ systemctl kexec')))
     res.append(kexec_result('test91', boots))
     res += boot_results('test91', boots, 1)
-    res.append(test91(1, 'TEST-91-LIVEUPDATE.sh passes (/testok)',
-                      lambda lines, rep: bool(rep) and rep[0].get('result') == 'success'
-                      and rep[0].get('testok') == '1'))
+    res.append(test91(1, 'TEST-91-LIVEUPDATE.sh passes (touch /testok)',
+                      lambda lines, rep: traced(lines, rep, '+ touch /testok')))
     return res
 
 

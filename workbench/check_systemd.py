@@ -67,7 +67,8 @@ ESP = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'
 OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
 OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
-LUOSD_RE = re.compile(r'LUOSD (\S+)(.*) nboot=(\d)\s*$')
+# The console may run the next kernel message on without a line break.
+LUOSD_RE = re.compile(r'LUOSD (\S+)(.*?) nboot=(\d)(?!\d)')
 KERNEL_BANNER_RE = re.compile(r'\] Linux version ')
 CMDLINE_RE = re.compile(r'\] Command line: (.*)$')
 # A command TEST-91-LIVEUPDATE.sh traces (set -x), as the console shows it.

@@ -7,6 +7,7 @@
 #   make bench-compare               the same, ours against upstream 7.3's C LUO
 #   make check-debug                 every suite on a KASAN/lockdep/kmemleak kernel
 #   make check-debug-ci              the part of it CI runs
+#   make check-systemd               systemd 262 as PID 1 across systemctl kexec
 #   make docs                        build and check the documentation (Sphinx)
 #
 #   make series                      the patch series against pristine 7.3
@@ -26,7 +27,7 @@ OBJ_DIR ?= $(LUO_CACHE)/build/obj
 GUEST_DIR ?= $(LUO_CACHE)/build/guest
 BZIMAGE := $(OBJ_DIR)/arch/x86/boot/bzImage
 
-.PHONY: all setup sync kernel guest demo check check-debug check-debug-ci vmtest bench \
+.PHONY: all setup sync kernel guest demo check check-debug check-debug-ci check-systemd vmtest bench \
 	bench-compare series \
 	series-check docs rustdoc clippy rustfmt clean
 
@@ -102,6 +103,19 @@ check-debug: sync guest
 DEBUG_CI_SUITES := kunit,ioctl_fuzz,memfd,fault_inject,kexec_files,kexec_fault,kexec_damaged_4
 check-debug-ci:
 	@$(MAKE) --no-print-directory check-debug SUITE=$(DEBUG_CI_SUITES)
+
+# Debian's systemd 262 as PID 1 of the VM, on our kernel, across
+# "systemctl kexec": test-luo's fd store, and systemd's own TEST-91-LIVEUPDATE
+# (workbench/check_systemd.py). The root file system is built from Debian's
+# packages (workbench/systemd/build-rootfs.sh) and cached in $(SYSTEMD_CACHE).
+# SUITE=fdstore,fdstore_efi,test91 picks suites; APPEND= replaces liveupdate=on.
+SYSTEMD_CACHE ?= $(LUO_CACHE)/systemd
+export SYSTEMD_CACHE
+check-systemd: kernel
+	@bash $(WB)/setup.sh --systemd
+	@bash $(WB)/systemd/build-rootfs.sh
+	@python3 $(WB)/check_systemd.py --kernel $(BZIMAGE) --rootfs $(SYSTEMD_CACHE)/rootfs.img \
+		--logs $(OUT)/logs $(if $(SUITE),--only $(SUITE)) $(if $(APPEND),--append "$(APPEND)")
 
 # The repository as a patch series against pristine 7.3 (out/series/), one
 # patch per file of patches/series; series-check applies it with git am,

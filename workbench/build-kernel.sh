@@ -5,12 +5,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-# LUO_CONFIG replaces the LUO options (make bench-compare builds pristine
+# vm.config and systemd.config make the VM kernel (make check-systemd boots
+# systemd on the same kernel as make check). LUO_CONFIG replaces the LUO options (make bench-compare builds pristine
 # upstream with its own); EXTRA_CONFIG adds fragments. SERIES_STEP=1 (make
 # series-check, one build per patch) merges the fragments into the existing
 # .config at every run, so options a patch introduces get their test values,
 # and does not require every option: earlier patches lack some.
-FRAGMENTS=("$REPO/workbench/vm.config"
+FRAGMENTS=("$REPO/workbench/vm.config" "$REPO/workbench/systemd.config"
 	   "${LUO_CONFIG:-$REPO/tools/testing/selftests/liveupdate/orchestration/config}" ${EXTRA_CONFIG:-})
 
 # KMAKE_FLAGS (CLIPPY=1, LLVM=-19) apply to every step, configuration

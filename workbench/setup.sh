@@ -26,6 +26,11 @@ need_pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
 [ "${1:-}" = --docs ] && need_pkgs+=(python3-sphinx python3-sphinx-rtd-theme python3-yaml)
 # make series-check: checkpatch's SPDX check (scripts/spdxcheck.py) needs ply and git.
 [ "${1:-}" = --series ] && need_pkgs+=(python3-ply python3-git)
+# make check-systemd builds the guest's root file system from Debian's
+# packages with mmdebstrap and makes it an ext4 image (mkfs.ext4 -d), its
+# EFI system partition a GPT disk image (sfdisk from fdisk, mkfs.fat from
+# dosfstools, mcopy from mtools); two suites boot with UEFI firmware (OVMF).
+[ "${1:-}" = --systemd ] && need_pkgs+=(mmdebstrap e2fsprogs fdisk dosfstools mtools ovmf)
 
 install_host_packages() {
 	local missing=()
@@ -47,23 +52,6 @@ install_bindgen() {
 	log "installing bindgen-cli $BINDGEN_VERSION into $LUO_CACHE/tools"
 	LIBCLANG_PATH=$LIBCLANG_PATH cargo install --quiet --locked \
 		--root "$LUO_CACHE/tools" --version "$BINDGEN_VERSION" bindgen-cli
-}
-
-# The Debian archive URI as configured on this machine (deb822 or one-line
-# format), skipping the security archive.
-debian_archive_uri() {
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
-		 /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		uri=$(grep -hoE '(URIs:[[:space:]]*|^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z]+://[^[:space:]]*/debian/?([[:space:]]|$)' "$f" 2>/dev/null |
-		      grep -oE '[a-z]+://[^[:space:]]*' | grep -v -- '-security' | head -n1) || true
-		if [ -n "$uri" ]; then
-			echo "${uri%/}"
-			return 0
-		fi
-	done
-	die "no Debian archive URI found in the apt sources"
 }
 
 fetch_base_source() {

@@ -19,7 +19,8 @@ serial log, and turns what the guest printed into results:
   Its skips are listed with their reason; a "Bail out!" line's reason
   goes with a failing exit status.
 
-Used by check.py (make check) and, as a command, by make vmtest.
+Used by check.py (make check), check_systemd.py (make check-systemd: its
+QEMU runs, not the initramfs) and, as a command, by make vmtest.
 """
 
 import argparse
@@ -131,59 +132,69 @@ def build_initramfs(init, kernel, plan, programs):
 
 # --- running QEMU ---------------------------------------------------------
 
-def qemu_command(kernel, initrd, append, mem):
-    return ['qemu-system-x86_64', '-accel', 'tcg', '-cpu', 'max', '-m', mem, '-smp', '2',
-            '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
-            '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 panic=-1 oops=panic luotest.stage=1 ' + append]
+def qemu_command(kernel, initrd, append, mem, extra=()):
+    """The test VM: our kernel with a serial console on stdout, the
+    initramfs initrd (if any), more QEMU arguments in extra."""
+    return (['qemu-system-x86_64', '-accel', 'tcg', '-cpu', 'max', '-m', mem, '-smp', '2',
+             '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
+             '-kernel', kernel] + (['-initrd', initrd] if initrd else []) + list(extra) +
+            ['-append', 'console=ttyS0 panic=-1 oops=panic ' + append])
 
 
 def boot(kernel, init, plan, programs, append, log_path, timeout, mem='1G', echo=False,
          on_line=None):
-    run = VmRun(log_path)
-    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='luo-vm-') as tmp:
         initrd = os.path.join(tmp, 'initramfs.cpio')
         with open(initrd, 'wb') as f:
             f.write(build_initramfs(init, kernel, plan, programs))
-        cmd = qemu_command(kernel, initrd, append, mem)
-        start = time.monotonic()
-        with open(log_path, 'w') as log:
-            log.write('# ' + ' '.join(cmd) + '\n')
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            sel = selectors.DefaultSelector()
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            buf = b''
-            while True:
-                left = timeout - (time.monotonic() - start)
-                if left <= 0:
-                    run.timed_out = True
-                    proc.kill()
+        return run_qemu(qemu_command(kernel, initrd, 'luotest.stage=1 ' + append, mem),
+                        log_path, timeout,
+                        echo=echo, on_line=on_line)
+
+
+def run_qemu(cmd, log_path, timeout, echo=False, on_line=None):
+    """Runs QEMU (cmd) until it exits or timeout seconds have passed, and
+    keeps its serial output (stdout) in log_path, every line prefixed with
+    the host's time since the start."""
+    run = VmRun(log_path)
+    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    start = time.monotonic()
+    with open(log_path, 'w') as log:
+        log.write('# ' + ' '.join(cmd) + '\n')
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        buf = b''
+        while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                run.timed_out = True
+                proc.kill()
+                break
+            if not sel.select(min(left, 1.0)):
+                if proc.poll() is not None:
                     break
-                if not sel.select(min(left, 1.0)):
-                    if proc.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *complete, buf = buf.split(b'\n')
-                now = time.monotonic() - start
-                for raw in complete:
-                    text = raw.decode(errors='replace').rstrip('\r')
-                    run.lines.append((now, text))
-                    log.write('%10.6f %s\n' % (now, text))
-                    if echo and not PRINTK_RE.match(text):
-                        print(text, flush=True)
-                    if on_line:
-                        on_line(now, text)
-            if buf:
-                run.lines.append((time.monotonic() - start, buf.decode(errors='replace')))
-            proc.wait()
-            if run.timed_out:
-                log.write('# TIMEOUT after %ds\n' % timeout)
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *complete, buf = buf.split(b'\n')
+            now = time.monotonic() - start
+            for raw in complete:
+                text = raw.decode(errors='replace').rstrip('\r')
+                run.lines.append((now, text))
+                log.write('%10.6f %s\n' % (now, text))
+                if echo and not PRINTK_RE.match(text):
+                    print(text, flush=True)
+                if on_line:
+                    on_line(now, text)
+        if buf:
+            run.lines.append((time.monotonic() - start, buf.decode(errors='replace')))
+        proc.wait()
+        if run.timed_out:
+            log.write('# TIMEOUT after %ds\n' % timeout)
     return run
 
 

@@ -69,30 +69,26 @@ static void stage1(void)
 
 /*
  * RETRIEVE_SESSION with each of its allocations failing in turn: each
- * failure is clean and leaves the session retrievable, then it succeeds.
+ * failure is clean and leaves the session retrievable (never ENOENT or
+ * EINVAL), until it succeeds. An injected failure may also be absorbed by
+ * a fallback (kvmalloc() growing the fd table, say): then it succeeds.
  */
 static int retrieve_under_faults(int luo, const char *name)
 {
-	int nth = luo_fault_setup(), n, fd = -1, injected = 0, clean = 1;
+	int nth = luo_fault_setup(), n, fd = -1, injected = 0;
 
 	for (n = 1; nth >= 0 && n < 100; n++) {
 		if (luo_fault_arm(nth, n))
 			break;
 		fd = luo_retrieve_session(luo, name);
-		if (!luo_fault_disarm(nth))
+		injected += luo_fault_disarm(nth);
+		if (fd >= 0 || fd == -ENOENT || fd == -EINVAL)
 			break;
-		injected++;
-		if (fd >= 0 || fd == -ENOENT || fd == -EINVAL) {
-			ksft_print_msg("failure %d gave %d\n", n, fd);
-			clean = 0;
-			fd = fd >= 0 ? fd : -1;
-			break;
-		}
 	}
 	if (nth >= 0)
 		close(nth);
-	ksft_test_result(clean && injected > 0 && fd >= 0,
-			 "RETRIEVE_SESSION survives %d allocation failures\n", injected);
+	ksft_test_result(injected > 0 && fd >= 0,
+			 "RETRIEVE_SESSION survives %d allocation failures (%d)\n", injected, fd);
 	return fd;
 }
 

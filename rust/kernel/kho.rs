@@ -60,7 +60,7 @@ unsafe impl Sync for PreservedBuffer {}
 
 impl PreservedBuffer {
     /// The most bytes one buffer holds: one folio of the largest order.
-    pub const MAX_LEN: usize = (bindings::PAGE_SIZE as usize) << bindings::MAX_PAGE_ORDER;
+    pub const MAX_LEN: usize = bindings::PAGE_SIZE << bindings::MAX_PAGE_ORDER;
 
     /// Allocates and preserves `len` zeroed bytes (`0 < len <=` [`Self::MAX_LEN`]).
     pub fn new(len: usize) -> Result<Self> {

@@ -127,7 +127,7 @@ impl<T: AnonInodeOps> AnonInodeVTable<T> {
         // * The file is valid for the duration of this call.
         // * There is no active fdget_pos region on the file on this thread.
         let file = unsafe { File::from_raw_file(file) };
-        match T::ioctl(data, file, cmd, arg as usize) {
+        match T::ioctl(data, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
         }
@@ -150,7 +150,7 @@ impl<T: AnonInodeOps> AnonInodeVTable<T> {
         // * The file is valid for the duration of this call.
         // * There is no active fdget_pos region on the file on this thread.
         let file = unsafe { File::from_raw_file(file) };
-        match T::compat_ioctl(data, file, cmd, arg as usize) {
+        match T::compat_ioctl(data, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
         }

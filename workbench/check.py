@@ -203,14 +203,9 @@ def main():
             results = vmrun.collect(run, name + '/', expect)
         results += check_attachments(run, name, args.logs)
         results += check_splats(run, name)
-        failed = sum(r.status == 'fail' for r in results)
-        print('suite %s: %s in %.1fs%s' % (name, vmrun.summary_line(results),
-                                           time.monotonic() - start,
-                                           '' if not failed else ', serial log: ' + log))
-        vmrun.print_results(results)
+        vmrun.print_suite(name, results, time.monotonic() - start, log)
         everything += results
-    print(vmrun.summary_line(everything))
-    sys.exit(0 if everything and not any(r.status == 'fail' for r in everything) else 1)
+    vmrun.exit_with(everything)
 
 
 if __name__ == '__main__':

@@ -292,14 +292,9 @@ def main():
         kernel_lines = vmrun.VmRun(log)
         kernel_lines.lines = [(t, s) for t, s in run.lines if vmrun.PRINTK_RE.match(s)]
         results += check.check_splats(kernel_lines, suite)
-        failed = sum(r.status == 'fail' for r in results)
-        print('suite %s: %s in %.1fs%s' % (suite, vmrun.summary_line(results),
-                                           time.monotonic() - start,
-                                           '' if not failed else ', serial log: ' + log))
-        vmrun.print_results(results)
+        vmrun.print_suite(suite, results, time.monotonic() - start, log)
         everything += results
-    print(vmrun.summary_line(everything))
-    sys.exit(0 if everything and not any(r.status == 'fail' for r in everything) else 1)
+    vmrun.exit_with(everything)
 
 
 if __name__ == '__main__':

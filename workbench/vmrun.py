@@ -330,6 +330,20 @@ def summary_line(results):
     return '%d passed, %d failed' % (p, f) + (', %d skipped' % s if s else '')
 
 
+def print_suite(name, results, seconds, log):
+    """A suite's line (its serial log named when something failed), then its results."""
+    failed = any(r.status == 'fail' for r in results)
+    print('suite %s: %s in %.1fs%s' % (name, summary_line(results), seconds,
+                                       ', serial log: ' + log if failed else ''))
+    print_results(results)
+
+
+def exit_with(everything):
+    """The closing line, and the exit status: non-zero on a failure or no result at all."""
+    print(summary_line(everything))
+    sys.exit(0 if everything and not any(r.status == 'fail' for r in everything) else 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description='Run a static program in the LUO-rs VM, '
                                  'across a kexec: stage 1 runs "PROG 1", stage 2 "PROG 2".')

@@ -481,17 +481,7 @@ impl Orchestrator {
         if t.state() != State::Prepared {
             return Ok(());
         }
-        let start = Instant::<Monotonic>::now();
-        t.freeze()?;
-        pr_info!(
-            "frozen in {} us, handing over\n",
-            start.elapsed().as_micros_ceil()
-        );
-        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
-        crate::test_hook::damage(&mut t.update);
-        t.update.committed = commit;
-        t.set_state(State::Frozen);
-        Ok(())
+        t.freeze_for_kexec(Instant::now(), commit)
     }
 
     /// Takes the transition mutex for a file operation from user space,

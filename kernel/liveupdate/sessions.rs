@@ -232,12 +232,9 @@ impl Orchestrator {
     /// The last close of an outgoing session's file descriptor: its files
     /// are unpreserved and its name is free again; nothing once frozen.
     pub(crate) fn close_outgoing_session(&self, id: SessionId) {
-        let Ok(mut t) = self.transition(Wait::Uninterruptible) else {
+        let Ok(mut t) = self.session_operation() else {
             return;
         };
-        if t.update.committed {
-            return;
-        }
         if t.update.files.unpreserve_session(id) {
             t.changed();
         }
@@ -306,12 +303,9 @@ impl Orchestrator {
     /// The last close of an incoming session's file descriptor: finishes
     /// and forgets it; the update ends with the last incoming session.
     pub(crate) fn close_incoming_session(&self, id: SessionId) {
-        let Ok(mut t) = self.transition(Wait::Uninterruptible) else {
+        let Ok(mut t) = self.session_operation() else {
             return;
         };
-        if t.update.committed {
-            return;
-        }
         t.update.files.finish_session(id);
         t.update.sessions.forget_incoming(id);
         t.end_sessions_update();
@@ -333,7 +327,7 @@ impl Orchestrator {
         let start = Instant::<Monotonic>::now();
         let frozen = t.prepare().and_then(|()| {
             t.set_state(State::Prepared);
-            t.freeze()
+            t.freeze_for_kexec(start, true)
         });
         if let Err(e) = frozen {
             if let Err(again) = t.update.files.prepare() {
@@ -345,12 +339,6 @@ impl Orchestrator {
             t.set_state(was);
             return Err(e);
         }
-        pr_info!(
-            "frozen in {} us, handing over\n",
-            start.elapsed().as_micros_ceil()
-        );
-        t.update.committed = true;
-        t.set_state(State::Frozen);
         Ok(())
     }
 }

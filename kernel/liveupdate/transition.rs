@@ -12,7 +12,13 @@ use crate::{
     orchestrator::{Orchestrator, Update},
     state::State,
 };
-use kernel::{liveupdate::OwnerRef, mm, prelude::*, sync::MutexGuard};
+use kernel::{
+    liveupdate::OwnerRef,
+    mm,
+    prelude::*,
+    sync::MutexGuard,
+    time::{Instant, Monotonic},
+};
 
 /// The transition mutex, held.
 pub(crate) struct Transition<'a> {
@@ -165,6 +171,21 @@ impl<'a> Transition<'a> {
             self.set_state(State::Normal);
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// FREEZE, then FROZEN, committed to the kexec with `commit`; `start` is
+    /// when the reboot's work began, for the log line.
+    pub(crate) fn freeze_for_kexec(&mut self, start: Instant<Monotonic>, commit: bool) -> Result {
+        self.freeze()?;
+        pr_info!(
+            "frozen in {} us, handing over\n",
+            start.elapsed().as_micros_ceil()
+        );
+        #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
+        crate::test_hook::damage(&mut self.update);
+        self.update.committed = commit;
+        self.set_state(State::Frozen);
         Ok(())
     }
 

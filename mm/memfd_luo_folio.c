@@ -203,22 +203,36 @@ static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t fir
 
 /* The folios held so far by one call of memfd_luo_hold_folios(). */
 struct memfd_luo_held {
-	struct memfd_luo_folio *folio;
+	struct memfd_luo_folios *folios;
 	unsigned int nr;
 	unsigned int max;
 };
 
-/* Records a held folio; false if there is no room. */
-static bool memfd_luo_add(struct memfd_luo_held *held, struct folio *folio)
+/*
+ * Records a held folio: it joins the last entry if it continues it in the
+ * file and in memory with the same order, as dense files' folios mostly
+ * do, so that nothing is written per folio; else it starts an entry.
+ * False if there is no room for that. Inlined even where the kernel is
+ * built for size (-Os): the walk calls it for every folio.
+ */
+static __always_inline bool memfd_luo_add(struct memfd_luo_held *held, struct folio *folio)
 {
-	struct memfd_luo_folio *f;
+	struct memfd_luo_folios *f = held->nr ? &held->folios[held->nr - 1] : NULL;
+	unsigned long pfn = folio_pfn(folio);
+	unsigned int order = folio_order(folio);
 
+	if (f && f->order == order && f->pfn + (f->nr << order) == pfn &&
+	    f->index + (f->nr << order) == folio->index) {
+		f->nr++;
+		return true;
+	}
 	if (held->nr == held->max)
 		return false;
-	f = &held->folio[held->nr++];
-	f->pfn = folio_pfn(folio);
+	f = &held->folios[held->nr++];
+	f->pfn = pfn;
 	f->index = folio->index;
-	f->order = folio_order(folio);
+	f->order = order;
+	f->nr = 1;
 	return true;
 }
 
@@ -286,18 +300,20 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 
 static void memfd_luo_release_held(struct memfd_luo_held *held)
 {
+	unsigned long j;
 	unsigned int i;
 
 	for (i = 0; i < held->nr; i++)
-		folio_put(pfn_folio(held->folio[i].pfn));
+		for (j = 0; j < held->folios[i].nr; j++)
+			folio_put(pfn_folio(held->folios[i].pfn + (j << held->folios[i].order)));
 }
 
 long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			   struct memfd_luo_folio *held_folio, unsigned int max)
+			   struct memfd_luo_folios *folios, unsigned int max)
 {
 	XA_STATE(xas, &file->f_mapping->i_pages, *start);
-	struct memfd_luo_held held = { .folio = held_folio, .max = max };
-	unsigned long pfn, block, fine_block = ULONG_MAX;
+	struct memfd_luo_held held = { .folios = folios, .max = max };
+	unsigned long pfn, block, fine_block = ULONG_MAX, j;
 	unsigned int seen = 0, i;
 	pgoff_t first, last, index, next_index = *start;
 	bool stale = false, done = false;
@@ -442,7 +458,8 @@ out:
 	*start = done ? end + 1 : next_index;
 	/* What fallocate reserved but nobody wrote holds stale bytes: zero it. */
 	for (i = 0; stale && i < held.nr; i++)
-		memfd_luo_make_uptodate(pfn_folio(held.folio[i].pfn));
+		for (j = 0; j < folios[i].nr; j++)
+			memfd_luo_make_uptodate(pfn_folio(folios[i].pfn + (j << folios[i].order)));
 	return held.nr;
 }
 

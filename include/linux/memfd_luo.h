@@ -75,15 +75,19 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			pgoff_t index, unsigned long *added);
 
 /**
- * struct memfd_luo_folio - A folio held by memfd_luo_hold_folios().
- * @pfn: Its first page frame.
+ * struct memfd_luo_folios - Folios held by memfd_luo_hold_folios() that
+ *	follow each other in the file and in memory.
+ * @pfn: The first page frame of the first folio.
  * @index: Its page index in the file.
- * @order: It holds 1 << @order pages.
+ * @order: Each folio holds 1 << @order pages.
+ * @nr: How many folios, physically contiguous from @pfn, holding the
+ *	file's pages from @index on.
  */
-struct memfd_luo_folio {
+struct memfd_luo_folios {
 	unsigned long pfn;
 	pgoff_t index;
 	unsigned int order;
+	unsigned long nr;
 };
 
 /**
@@ -92,8 +96,9 @@ struct memfd_luo_folio {
  * @start: The first page index to look at; advanced past the folios
  *	returned, so that the next call goes on from there.
  * @end: The last page index to look at.
- * @folio: Receives the folios held, in index order.
- * @max: Room in @folio.
+ * @folios: Receives the folios held, in index order, each entry as many
+ *	as follow each other in the file and in memory with one order.
+ * @max: Room in @folios, in entries.
  *
  * Takes one reference on each folio the file holds from @start on, a few
  * thousand folios per call: with the mapping frozen, that keeps the folio
@@ -108,11 +113,11 @@ struct memfd_luo_folio {
  * but nobody wrote is zeroed and marked up to date, so that it can be handed
  * over as it reads. The caller drops the references with folio_put().
  *
- * Return: the number of folios held, 0 when there is nothing left, or a
- * negative errno (then nothing is held from this call).
+ * Return: the number of entries written, 0 when there is nothing left, or
+ * a negative errno (then nothing is held from this call).
  */
 long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
-			   struct memfd_luo_folio *folio, unsigned int max);
+			   struct memfd_luo_folios *folios, unsigned int max);
 
 /**
  * memfd_luo_allocs - How many pages were ever allocated to a shmem file.

@@ -141,10 +141,10 @@ impl<'a> Shmem<'a> {
         let end = usize::try_from(pages - 1).map_err(|_| EFBIG)?;
         // A small file needs a small buffer: it has no more folios than pages.
         let room = BATCH.min(usize::try_from(pages).unwrap_or(BATCH));
-        let mut batch: KVVec<bindings::memfd_luo_folio> = KVVec::with_capacity(room, GFP_KERNEL)?;
+        let mut batch: KVVec<bindings::memfd_luo_folios> = KVVec::with_capacity(room, GFP_KERNEL)?;
         let mut start: usize = 0;
         loop {
-            // SAFETY: The file is a valid shmem file; `batch` has room for `room` folios;
+            // SAFETY: The file is a valid shmem file; `batch` has room for `room` entries;
             // `start` is valid for reads and writes.
             let got = unsafe {
                 bindings::memfd_luo_hold_folios(
@@ -159,14 +159,15 @@ impl<'a> Shmem<'a> {
             if got == 0 {
                 return Ok(held);
             }
-            // SAFETY: The call wrote `got <= room` folios.
+            // SAFETY: The call wrote `got <= room` entries.
             unsafe { batch.inc_len(got.min(room)) };
             let mut result = Ok(());
             for f in batch.drain_all() {
-                // SAFETY: The call took a reference on the folio for us.
-                let folio = unsafe { FolioRange::from_raw(f.pfn as u64, f.order, 1) };
+                // SAFETY: The call took a reference on each of the `f.nr` folios of order
+                // `f.order`, physically contiguous from `f.pfn`, for us.
+                let folios = unsafe { FolioRange::from_raw(f.pfn as u64, f.order, f.nr as u64) };
                 if result.is_ok() {
-                    result = held.push(f.index as u64, folio, max_count);
+                    result = held.push(f.index as u64, folios, max_count);
                 }
             }
             result?;
@@ -220,27 +221,37 @@ impl HeldFolios {
         &self.runs
     }
 
-    /// Adds `folio`, which holds the file's pages from `index` on, after
-    /// every folio held so far: to the last run if it continues it there
-    /// and in memory and the run has fewer than `max_count` folios, else as
-    /// a new run (`ENOMEM`: it is dropped). The one place runs are formed.
-    fn push(&mut self, index: u64, folio: FolioRange, max_count: u64) -> Result {
-        let folio = match self.runs.last_mut() {
-            Some(last) if last.index + last.folios.pages() == index => {
-                match last.folios.append(folio, max_count) {
-                    Ok(()) => return Ok(()),
-                    Err(folio) => folio,
-                }
+    /// Adds `folios`, which hold the file's pages from `index` on, after
+    /// every folio held so far: as many as the last run has room for (it
+    /// has at most `max_count` folios) to it if they continue it there and
+    /// in memory, the others as new runs (`ENOMEM`: what is not added is
+    /// dropped). The one place runs are formed.
+    fn push(&mut self, mut index: u64, mut folios: FolioRange, max_count: u64) -> Result {
+        if max_count == 0 {
+            return Err(EINVAL);
+        }
+        if let Some(last) = self.runs.last_mut() {
+            let room = max_count.saturating_sub(last.folios.count());
+            if room > 0 && last.index + last.folios.pages() == index && last.folios.ends_at(&folios)
+            {
+                let front = folios.split_front(room);
+                index += front.pages();
+                // Cannot fail: it continues the run, which has room for it.
+                last.folios.append(front, max_count).map_err(|_| EINVAL)?;
             }
-            _ => folio,
-        };
-        self.runs.push(
-            HeldRun {
-                index,
-                folios: folio,
-            },
-            GFP_KERNEL,
-        )?;
+        }
+        while folios.count() > 0 {
+            let front = folios.split_front(max_count);
+            let pages = front.pages();
+            self.runs.push(
+                HeldRun {
+                    index,
+                    folios: front,
+                },
+                GFP_KERNEL,
+            )?;
+            index += pages;
+        }
         Ok(())
     }
 }
@@ -441,6 +452,26 @@ mod tests {
         // Continues in memory, after a hole in the file.
         held.push(4, pages.split_front(1), 2)?;
         let want = [(0, pfn, 2), (2, pfn + 2, 1), (4, pfn + 3, 1)];
+        assert_eq!(held.runs().len(), want.len());
+        for (run, want) in held.runs().iter().zip(want) {
+            assert_eq!(
+                (run.index(), run.folios().pfn(), run.folios().count()),
+                want
+            );
+        }
+        Ok(())
+    }
+
+    /// Folios that come several at a time fill the last run up and go on
+    /// in new runs of at most the most folios a run may have.
+    #[test]
+    fn ranges_fill_the_last_run_and_split() -> Result {
+        let mut pages = FolioRange::alloc_pages(3)?;
+        let pfn = pages.pfn();
+        let mut held = HeldFolios { runs: KVVec::new() };
+        held.push(0, pages.split_front(2), 3)?;
+        held.push(2, pages.split_front(6), 3)?;
+        let want = [(0, pfn, 3), (3, pfn + 3, 3), (6, pfn + 6, 2)];
         assert_eq!(held.runs().len(), want.len());
         for (run, want) in held.runs().iter().zip(want) {
             assert_eq!(

@@ -149,14 +149,17 @@ impl FolioRange {
         self.count << self.order
     }
 
+    /// Whether `next` is of the same order and starts where this range
+    /// ends in memory.
+    pub fn ends_at(&self, next: &FolioRange) -> bool {
+        next.order == self.order && next.pfn == self.pfn + self.pages()
+    }
+
     /// Appends `next` if it is of the same order, starts where this range
     /// ends, and both together have at most `max` folios; otherwise gives
     /// it back.
     pub fn append(&mut self, next: FolioRange, max: u64) -> core::result::Result<(), FolioRange> {
-        let continues = next.order == self.order
-            && self.count.saturating_add(next.count) <= max
-            && next.pfn == self.pfn + self.pages();
-        if !continues {
+        if !self.ends_at(&next) || self.count.saturating_add(next.count) > max {
             return Err(next);
         }
         // INVARIANT: `next`'s folios follow ours, and its references become ours.

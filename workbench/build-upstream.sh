@@ -8,6 +8,14 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 UPSTREAM_OBJ=${UPSTREAM_OBJ:-$LUO_CACHE/build/obj-upstream}
 
+# Both LUOs must run in the same kernel: every option of our test
+# configuration but ours, Rust, KUnit and the samples is upstream's too.
+missing=$(grep '^CONFIG_' "$REPO/tools/testing/selftests/liveupdate/orchestration/config" |
+	grep -vE '^CONFIG_(LIVEUPDATE_SYSFS_API|LIVEUPDATE_SELFTESTS|RUST|KUNIT|SAMPLE)' |
+	grep -vxF -f "$REPO/workbench/bench/upstream.config" || true)
+[ -z "$missing" ] || die "workbench/bench/upstream.config lacks options of the test kernel:" \
+	$missing
+
 SRC_DIR=$BASE_DIR OBJ_DIR=$UPSTREAM_OBJ LUO_CONFIG=$REPO/workbench/bench/upstream.config \
 	bash "$REPO/workbench/build-kernel.sh"
 make -s -C "$BASE_DIR" O="$UPSTREAM_OBJ" headers

@@ -81,7 +81,10 @@ def one_run(side, kernel, prog, cmdline, case, index, args):
             t['verified'] = ts
         elif body.startswith('BENCH '):
             for k, v in KV_RE.findall(body):
-                row[k] = int(v) if v.lstrip('-').isdigit() else v
+                # The client's side= names its driver, not the --side: two
+                # sides may run one client (ours, built at two commits).
+                if k not in ('side', 'case'):
+                    row[k] = int(v) if v.lstrip('-').isdigit() else v
     if len(t) < 4 or run.timed_out:
         raise SystemExit('%s %s run %d did not complete (see %s)' % (side, case, index, log))
     for key in ('preserve', 'prepare', 'freeze', 'restore', 'verify', 'finish'):

@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
+#include <linux/hugetlb.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/memfd_luo.h>
@@ -46,6 +47,30 @@ static inline bool memfd_luo_should_fail(void)
 	return false;
 }
 #endif
+
+int memfd_luo_page_order(struct file *file)
+{
+	if (shmem_file(file))
+		return 0;
+#ifdef CONFIG_HUGETLBFS
+	if (is_file_hugepages(file))
+		return huge_page_order(hstate_file(file));
+#endif
+	return -EINVAL;
+}
+
+void memfd_luo_freeze(struct file *file, bool freeze)
+{
+	struct inode *inode = file_inode(file);
+
+	lockdep_assert_held_write(&inode->i_rwsem);
+	if (shmem_file(file))
+		shmem_freeze(inode, freeze);
+#ifdef CONFIG_HUGETLBFS
+	else if (is_file_hugepages(file))
+		hugetlbfs_freeze(inode, freeze);
+#endif
+}
 
 int memfd_luo_reserve(struct file *file, long pages)
 {
@@ -93,6 +118,19 @@ fail:
 	__folio_clear_swapbacked(folio);
 	__folio_clear_locked(folio);
 	return err;
+}
+
+int memfd_luo_add_hugetlb_folio(struct file *file, struct folio *folio, pgoff_t index)
+{
+#ifdef CONFIG_HUGETLBFS
+	if (!is_file_hugepages(file) || !IS_ALIGNED(index, folio_nr_pages(folio)))
+		return -EINVAL;
+	if (memfd_luo_should_fail())
+		return -ENOMEM;
+	return hugetlb_add_preserved_folio(file, folio, index >> folio_order(folio));
+#else
+	return -EINVAL;
+#endif
 }
 
 /* A folio fallocate reserved but nobody wrote holds stale bytes: zero it. */
@@ -186,7 +224,9 @@ static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t fir
 		if (IS_ERR(folio))
 			return PTR_ERR(folio);
 		index = folio_next_index(folio);
-		if (folio_test_large(folio) && !folio_is_longterm_pinnable(folio)) {
+		/* A huge page of hugetlbfs cannot be split: it moves whole or not. */
+		if (folio_test_large(folio) && !folio_test_hugetlb(folio) &&
+		    !folio_is_longterm_pinnable(folio)) {
 			folio_lock(folio);
 			err = split_folio(folio);
 			folio_unlock(folio);
@@ -465,9 +505,21 @@ out:
 
 unsigned long memfd_luo_allocs(struct file *file)
 {
-	struct shmem_inode_info *info = SHMEM_I(file_inode(file));
+	struct inode *inode = file_inode(file);
+	struct shmem_inode_info *info;
 	unsigned long allocs;
 
+	if (is_file_hugepages(file)) {
+		/*
+		 * hugetlb_add_to_page_cache() adds to i_blocks under i_lock;
+		 * only truncation, which the freeze forbids, takes from it.
+		 */
+		spin_lock(&inode->i_lock);
+		allocs = inode->i_blocks >> (PAGE_SHIFT - 9);
+		spin_unlock(&inode->i_lock);
+		return allocs;
+	}
+	info = SHMEM_I(inode);
 	spin_lock(&info->lock);
 	allocs = info->allocs;
 	spin_unlock(&info->lock);
@@ -482,7 +534,7 @@ int memfd_luo_swap_in(struct file *file)
 	loff_t size = i_size_read(inode);
 	pgoff_t index = 0, end;
 
-	if (!size || !READ_ONCE(SHMEM_I(inode)->swapped))
+	if (!shmem_file(file) || !size || !READ_ONCE(SHMEM_I(inode)->swapped))
 		return 0;
 	/*
 	 * Below EOF only: pages fallocated past it (FALLOC_FL_KEEP_SIZE) may be

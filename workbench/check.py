@@ -20,18 +20,21 @@ import time
 import vmrun
 
 # name, mode ('run': one boot; 'kexec': "PROG 1", kexec, "PROG 2", the
-# path 'make vmtest' uses; 'kexec3', 'kexec6': three, six kernels; 'kunit': the KUnit
+# path 'make vmtest' uses; 'kexec3', 'kexec4', 'kexec6': three, four, six kernels; 'kunit': the KUnit
 # results the kernel prints while booting), extra kernel command line,
 # programs (paths relative to the guest build directory, each followed by
 # its arguments: init runs "PROG <stage> ARG..." or "PROG ARG..."; in a
 # kexec mode an argument {stage} takes the stage number instead, e.g.
 # "PROG -s {stage}" runs "PROG -s 1", then "PROG -s 2"),
-# optionally more files the programs need in /bin (not run by the plan)
+# optionally more files the programs need in /bin (not run by the plan),
+# and options: {'mem': '6G'} for a VM of another size than 1G
 # The kernel command lines of the two uAPIs of /dev/liveupdate: the
 # orchestration uAPI our own tests speak, and Linux 7.3's session uAPI,
 # which liveupdate=on keeps selecting as in 7.3.
 ORCH = 'liveupdate=orchestration'
 SESSIONS = 'liveupdate=on'
+# Pools of one 1 GiB page and 160 2 MiB pages.
+HUGE_POOLS = 'hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=160'
 SUITES = [
     ('kunit', 'kunit', ORCH, []),
     ('liveupdate', 'run', ORCH, ['kselftest/liveupdate']),
@@ -39,7 +42,7 @@ SUITES = [
     ('files', 'run', ORCH, ['kselftest/luo_files']),
     ('ioctl_fuzz', 'run', ORCH, ['kselftest/luo_ioctl_fuzz']),
     ('memfd', 'run', ORCH, ['kselftest/luo_memfd']),
-    ('fault_inject', 'run', ORCH, ['kselftest/luo_fault_inject']),
+    ('fault_inject', 'run', ORCH + ' hugepagesz=2M hugepages=4', ['kselftest/luo_fault_inject']),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
     # the Rust sample as a module: rmmod during an update
     ('modules', 'run', ORCH, ['kselftest/luo_module']),
@@ -53,14 +56,19 @@ SUITES = [
     ('kexec_files', 'kexec', ORCH, ['kselftest/luo_kexec_files']),
     ('kexec_memfd', 'kexec', ORCH, ['kselftest/luo_kexec_memfd']),
     ('kexec_memfd_chain', 'kexec6', ORCH, ['kselftest/luo_kexec_memfd_chain']),
-    ('kexec_fault', 'kexec', ORCH, ['kselftest/luo_kexec_fault']),
+    ('kexec_fault', 'kexec', ORCH + ' hugepagesz=2M hugepages=56', ['kselftest/luo_kexec_fault']),
     ('kexec_no_return', 'kexec', ORCH, ['kselftest/luo_kexec_no_return']),
     ('kexec_memfd_swap', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_swap']),
     ('kexec_release', 'kexec', ORCH, ['kselftest/luo_kexec_release']),
     ('kexec_memfd_collapse', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_collapse']),
+    # hugetlb memfds of 1 GiB and 2 MiB pages: a VM big enough for
+    # 1 GiB pages beside what is preserved (1 GiB-aligned free blocks).
+    ('kexec_hugetlb', 'kexec4', ORCH + ' ' + HUGE_POOLS, ['kselftest/luo_kexec_hugetlb'], [],
+     {'mem': '8G'}),
     # the session uAPI, beyond upstream's own selftests
     ('sessions', 'run', SESSIONS, ['kselftest/luo_sessions']),
-    ('kexec_sessions', 'kexec', SESSIONS, ['kselftest/luo_kexec_sessions']),
+    ('kexec_sessions', 'kexec', SESSIONS + ' hugepagesz=2M hugepages=8',
+     ['kselftest/luo_kexec_sessions']),
     ('kexec_sessions_freeze_fail', 'kexec3', SESSIONS,
      ['kselftest/luo_kexec_sessions_freeze_fail']),
 ] + [
@@ -176,12 +184,13 @@ def main():
         cmds = [p.split() for p in progs]
         paths = [os.path.join(args.guest, c[0]) for c in cmds]
         files = [os.path.join(args.guest, p) for p in (extra[0] if extra else [])]
+        opts = extra[1] if len(extra) > 1 else {}
         missing = [p for p in paths + files if not os.path.exists(p)]
         if missing:
             everything.append(vmrun.Result(name, 'fail', 'not built: ' + ' '.join(missing)))
             continue
         names = [os.path.basename(c[0]) for c in cmds]
-        stages = {'kexec': 2, 'kexec3': 3, 'kexec6': 6}.get(mode, 1)
+        stages = {'kexec': 2, 'kexec3': 3, 'kexec4': 4, 'kexec6': 6}.get(mode, 1)
         if stages > 1:
             plan = ''.join('kexec /bin/%s\n' % ' '.join([n, str(stages)] + c[1:])
                            for n, c in zip(names, cmds))
@@ -196,7 +205,7 @@ def main():
         # The timeout is per kernel: a chain boots several.
         run = vmrun.boot(args.kernel, init, plan, paths + files,
                          (append + ' ' + args.append).strip(),
-                         log, args.timeout * stages)
+                         log, args.timeout * stages, mem=opts.get('mem', '1G'))
         if mode == 'kunit':
             results = vmrun.collect_kunit(run, name + '/')
         else:

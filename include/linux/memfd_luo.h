@@ -16,6 +16,25 @@ struct file;
 struct folio;
 
 /**
+ * memfd_luo_page_order - What kind of memfd a file is.
+ * @file: Any file.
+ *
+ * Return: 0 for a shmem file, the order of its huge pages for a hugetlbfs
+ * file, -EINVAL for any other file.
+ */
+int memfd_luo_page_order(struct file *file);
+
+/**
+ * memfd_luo_freeze - Freeze or thaw a memfd's mapping for a live update.
+ * @file: A shmem or hugetlbfs file whose inode lock the caller holds.
+ * @freeze: Whether to freeze or thaw.
+ *
+ * While frozen, changing the file's size, writing past its end, fallocate()
+ * and adding seals fail with -EPERM (shmem_freeze(), hugetlbfs_freeze()).
+ */
+void memfd_luo_freeze(struct file *file, bool freeze);
+
+/**
  * memfd_luo_reserve - Account the blocks of a memfd being rebuilt, up front.
  * @file: A shmem file that nobody else uses yet.
  * @pages: The pages it will hold.
@@ -52,6 +71,26 @@ void memfd_luo_settle(struct file *file, long pages);
  * if @index is taken, -ENOMEM).
  */
 int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
+
+/**
+ * memfd_luo_add_hugetlb_folio - Put a restored huge page into a new
+ *	hugetlb memfd.
+ * @file: A hugetlb memfd that nobody else uses yet.
+ * @folio: A compound folio of the file's huge page size restored from KHO,
+ *	with one reference, not in any page cache; its content becomes the
+ *	file's content at @index.
+ * @index: The page index of the folio in @file, a multiple of its size.
+ *
+ * hugetlb_add_preserved_folio() does the work: the folio becomes an in-use
+ * huge page of the file, charged like one a fault allocates. On success
+ * the caller's reference is consumed; on failure the caller keeps the folio
+ * as it was, and may try again.
+ *
+ * Return: 0, or a negative errno (-EINVAL for a folio of another size or
+ * a misaligned @index, -EEXIST if @index is taken, -ENOSPC for a cgroup
+ * limit, -ENOMEM).
+ */
+int memfd_luo_add_hugetlb_folio(struct file *file, struct folio *folio, pgoff_t index);
 
 /**
  * memfd_luo_add_pages - Put a restored range of single pages into a new memfd.
@@ -91,8 +130,9 @@ struct memfd_luo_folios {
 };
 
 /**
- * memfd_luo_hold_folios - Hold the folios present in a shmem file.
- * @file: A shmem file whose mapping is frozen (shmem_freeze()).
+ * memfd_luo_hold_folios - Hold the folios present in a memfd.
+ * @file: A shmem or hugetlbfs file whose mapping is frozen (shmem_freeze(),
+ *	hugetlbfs_freeze()).
  * @start: The first page index to look at; advanced past the folios
  *	returned, so that the next call goes on from there.
  * @end: The last page index to look at.
@@ -109,7 +149,8 @@ struct memfd_luo_folios {
  * taken). Unlike memfd_pin_folios() it leaves holes alone: only what the
  * file holds is taken; a page out on swap is read back first. A folio in
  * memory where it may not stay (CMA, such as KHO scratch, or ZONE_MOVABLE)
- * is migrated by memfd_pin_folios() first. A folio that fallocate reserved
+ * is migrated by memfd_pin_folios() first (a hugetlbfs huge page whole,
+ * if a huge page is free outside CMA to take it, else -ENOMEM). A folio that fallocate reserved
  * but nobody wrote is zeroed and marked up to date, so that it can be handed
  * over as it reads. The caller drops the references with folio_put().
  *
@@ -120,8 +161,8 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			   struct memfd_luo_folios *folios, unsigned int max);
 
 /**
- * memfd_luo_allocs - How many pages were ever allocated to a shmem file.
- * @file: A shmem file.
+ * memfd_luo_allocs - How many pages were ever allocated to a memfd.
+ * @file: A shmem or hugetlbfs file.
  *
  * The count only grows: a page written or faulted into a hole, or
  * fallocated, adds to it; swapping out and in, migrating and freeing do
@@ -132,13 +173,17 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
  * (khugepaged's collapse counts before it inserts; a collapse racing with
  * the walk is not covered by this count).
  *
+ * For a hugetlbfs file the count is its i_blocks in pages, which only
+ * grows while frozen (hugetlbfs_freeze()): only truncation and punching
+ * holes take from it.
+ *
  * Return: the count.
  */
 unsigned long memfd_luo_allocs(struct file *file);
 
 /**
  * memfd_luo_swap_in - Bring a shmem file's swapped-out pages back.
- * @file: A shmem file.
+ * @file: A shmem file; a hugetlbfs file, which has no swap, is left alone.
  *
  * Pages of a shmem file that are out on swap are not in its page cache; a
  * live update only carries memory, so they are read back first.

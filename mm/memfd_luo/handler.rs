@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `memfd-v1` file handler: the callbacks LUO calls.
+//! The `memfd-v1` and `hugetlb-memfd-v1` file handlers: the callbacks LUO
+//! calls. One type serves both: what differs is the [`Kind`] of file each
+//! registration takes.
 //!
 //! Lock order: the handler's `outgoing` mutex, then the file's inode lock
 //! (freezing or thawing its mapping), then the page cache's `i_pages`
@@ -9,6 +11,7 @@
 
 use crate::{
     incoming::{Incoming, Taken},
+    layout::Kind,
     outgoing::Outgoing,
     stats::Stats,
 };
@@ -16,15 +19,16 @@ use kernel::{
     alloc::KVVec,
     fs::File,
     liveupdate::FileHandler,
-    memfd::{NewMemfd, Shmem},
+    memfd::{Memfd, NewMemfd},
     new_mutex,
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Arc, Mutex},
 };
 
-/// The `memfd-v1` handler.
+/// The handler of one [`Kind`] of memfd.
 #[pin_data]
 pub(crate) struct MemfdHandler {
+    pub(crate) kind: Kind,
     #[pin]
     pub(crate) outgoing: Mutex<KVVec<Outgoing>>,
     #[pin]
@@ -33,16 +37,22 @@ pub(crate) struct MemfdHandler {
 }
 
 impl MemfdHandler {
-    pub(crate) fn new(stats: Arc<Stats>) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(kind: Kind, stats: Arc<Stats>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            kind,
             outgoing <- new_mutex!(KVVec::new()),
             incoming <- new_mutex!(KVVec::new()),
             stats,
         })
     }
 
-    pub(crate) fn set_frozen(shmem: &Shmem<'_>, frozen: bool) {
-        shmem.lock().set_frozen(frozen);
+    pub(crate) fn set_frozen(memfd: &Memfd<'_>, frozen: bool) {
+        memfd.lock().set_frozen(frozen);
+    }
+
+    /// `file` as a memfd this handler takes: unlinked, of its kind.
+    fn memfd<'a>(&self, file: &'a File) -> Option<Memfd<'a>> {
+        Memfd::new(file).filter(|m| !m.is_linked() && Kind::of(m.backing()) == self.kind)
     }
 
     /// Builds the memfd of `incoming`, or goes on building it.
@@ -51,7 +61,9 @@ impl MemfdHandler {
         let mut memfd = match incoming.partial.take() {
             Some(memfd) => memfd,
             None => {
-                let mut memfd = NewMemfd::new(c"memfd:luo")?;
+                // The parser checked that the page order fits the kind.
+                let backing = incoming.reader.parser.kind.backing(info.order).ok_or(EIO)?;
+                let mut memfd = NewMemfd::new(c"memfd:luo", backing)?;
                 memfd.set_size(info.size)?;
                 memfd.reserve(info.pages)?;
                 memfd
@@ -85,19 +97,19 @@ impl MemfdHandler {
 #[vtable]
 impl FileHandler for MemfdHandler {
     fn can_preserve(&self, file: &File) -> bool {
-        Shmem::new(file).is_some_and(|shmem| !shmem.is_linked())
+        self.memfd(file).is_some()
     }
 
     fn prepare(&self, file: &File) -> Result<u64> {
-        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let memfd = self.memfd(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
-        if outgoing.iter().any(|o| o.inode == shmem.inode_key()) {
+        if outgoing.iter().any(|o| o.inode == memfd.inode_key()) {
             // Another file of the same inode is preserved.
             return Err(EBUSY);
         }
         outgoing.reserve(1, GFP_KERNEL)?;
-        Self::set_frozen(&shmem, true);
-        match Outgoing::serialize(&shmem) {
+        Self::set_frozen(&memfd, true);
+        match Outgoing::serialize(&memfd) {
             Ok(o) => {
                 let data = o.data;
                 self.stats.account(&o, true);
@@ -107,22 +119,22 @@ impl FileHandler for MemfdHandler {
             }
             Err(e) => {
                 pr_warn!("cannot preserve a memfd: error {}\n", e.to_errno());
-                Self::set_frozen(&shmem, false);
+                Self::set_frozen(&memfd, false);
                 Err(e)
             }
         }
     }
 
     fn freeze(&self, file: &File, data: u64) -> Result<u64> {
-        let shmem = Shmem::new(file).ok_or(EINVAL)?;
+        let memfd = self.memfd(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
         let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
-        if shmem.allocs() != o.allocs {
+        if memfd.allocs() != o.allocs {
             // Holes were written since PREPARE: preserve the file again;
             // the old references and chunks go.
             // KHO must not keep the old ranges beside the new ones.
             o.unpreserve();
-            let again = match Outgoing::serialize(&shmem) {
+            let again = match Outgoing::serialize(&memfd) {
                 Ok(again) => again,
                 Err(e) => {
                     // The update is cancelled, which unpreserves again.
@@ -134,7 +146,7 @@ impl FileHandler for MemfdHandler {
             self.stats.account(&again, true);
             *o = again;
         }
-        o.set_pos(shmem.pos().max(0) as u64);
+        o.set_pos(memfd.pos().max(0) as u64);
         #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
         if self.stats.damage.load(Relaxed) != 0 {
             // The header's page count sits at offset 40 of the first chunk.
@@ -159,8 +171,8 @@ impl FileHandler for MemfdHandler {
         if let Some(mut o) = removed {
             o.unpreserve();
         }
-        if let Some(shmem) = Shmem::new(file) {
-            Self::set_frozen(&shmem, false);
+        if let Some(memfd) = self.memfd(file) {
+            Self::set_frozen(&memfd, false);
         }
     }
 
@@ -169,7 +181,7 @@ impl FileHandler for MemfdHandler {
         let index = match incoming.iter().position(|i| i.data == data) {
             Some(i) => i,
             None => {
-                incoming.push(Incoming::new(data), GFP_KERNEL)?;
+                incoming.push(Incoming::new(data, self.kind), GFP_KERNEL)?;
                 incoming.len() - 1
             }
         };
@@ -194,7 +206,7 @@ impl FileHandler for MemfdHandler {
                 Ok(entry) => entry,
                 Err(_) => return,
             },
-            None => Incoming::new(data),
+            None => Incoming::new(data, self.kind),
         };
         drop(incoming);
         // Never restored: give the memory back.

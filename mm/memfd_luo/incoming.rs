@@ -4,7 +4,7 @@
 //! taking its memory back from KHO, resumably.
 
 use crate::{
-    layout::{FileInfo, Run, PAGE_SIZE},
+    layout::{FileInfo, Kind, Run, PAGE_SIZE},
     parser::ChunkParser,
 };
 use core::ops::Range;
@@ -30,9 +30,9 @@ pub(crate) struct ChunkReader {
 }
 
 impl ChunkReader {
-    pub(crate) fn new(data: u64) -> Self {
+    pub(crate) fn new(data: u64, kind: Kind) -> Self {
         Self {
-            parser: ChunkParser::default(),
+            parser: ChunkParser::new(kind),
             visited: KVec::new(),
             next: data,
             held: None,
@@ -97,10 +97,10 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    pub(crate) fn new(data: u64) -> Self {
+    pub(crate) fn new(data: u64, kind: Kind) -> Self {
         Self {
             data,
-            reader: ChunkReader::new(data),
+            reader: ChunkReader::new(data, kind),
             parsed: None,
             rejected: None,
             taken: 0,
@@ -112,7 +112,11 @@ impl Incoming {
     /// Refuses the hand-over for `why`: `EIO` from now on.
     pub(crate) fn reject(&mut self, why: &'static str) -> Error {
         if self.rejected.is_none() {
-            pr_warn!("memfd-v1 data {:#x} rejected: {why}\n", self.data);
+            pr_warn!(
+                "{} data {:#x} rejected: {why}\n",
+                self.reader.parser.kind.compatible(),
+                self.data
+            );
             self.rejected = Some(why);
         }
         EIO
@@ -225,7 +229,8 @@ impl Incoming {
         drop(self.pending.take());
         if self.info() == Err(ENOMEM) {
             pr_warn!(
-                "memfd-v1 data {:#x}: out of memory, its memory stays reserved\n",
+                "{} data {:#x}: out of memory, its memory stays reserved\n",
+                self.reader.parser.kind.compatible(),
                 self.data
             );
             return;

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `memfd-v1` hand-over layout, version 1, and writing it.
+//! The hand-over layout of `memfd-v1` and `hugetlb-memfd-v1`, version 1,
+//! and writing it.
 //!
-//! The `u64` handed over for a file is the physical address of its first
-//! *chunk*, a KHO-preserved folio. Chunks form a list; all integers are
-//! little-endian.
+//! Both compatibles use one layout; they differ in the page order of the
+//! header and in what runs may hold. The `u64` handed over for a file is
+//! the physical address of its first *chunk*, a KHO-preserved folio.
+//! Chunks form a list; all integers are little-endian.
 //!
 //! ```text
 //! chunk header, 48 bytes:
@@ -14,7 +16,7 @@
 //!  16  u64  file size in bytes          (first chunk; 0 in the others)
 //!  24  u64  file position               (first chunk)
 //!  32  u32  seals, F_SEAL_*             (first chunk)
-//!  36  u32  flags, 0
+//!  36  u32  page order                  (first chunk; 0 in the others)
 //!  40  u64  pages in all runs together  (first chunk)
 //! then the runs, 16 bytes each:
 //!   0  u64  pfn << 12 | pages << 6 | order   (bits 7-11 zero)
@@ -31,11 +33,67 @@
 //! folio was preserved whole, huge pages included. The next kernel
 //! validates every field before it touches memory, and each folio KHO gives
 //! back must have the recorded order.
+//!
+//! `memfd-v1` is a shmem memfd: the page order is 0, runs hold folios of
+//! any order up to `MAX_PAGE_ORDER`. `hugetlb-memfd-v1` is a hugetlbfs
+//! memfd (`MFD_HUGETLB`): the page order is that of its huge pages (9 for
+//! 2 MiB, 18 for 1 GiB on x86-64), the size a multiple of a huge page, and
+//! every run holds huge pages of that order, each preserved whole.
 
-use kernel::{alloc::KVec, kho::PreservedBuffer, memfd::MAX_SHMEM_FOLIO_ORDER, prelude::*};
+use kernel::{
+    alloc::KVec,
+    kho::PreservedBuffer,
+    memfd::{Backing, MAX_HUGETLB_ORDER, MAX_SHMEM_FOLIO_ORDER},
+    prelude::*,
+};
 
-/// The handler's compatible: the name of the hand-over layout.
-pub(crate) const COMPATIBLE: &CStr = c"memfd-v1";
+/// Which of the two handlers, and of the two compatibles, a file is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `memfd-v1`: shmem memfds.
+    Shmem,
+    /// `hugetlb-memfd-v1`: hugetlbfs memfds.
+    Hugetlb,
+}
+
+impl Kind {
+    /// The handler's compatible: the name of the hand-over layout.
+    pub(crate) fn compatible(self) -> &'static CStr {
+        match self {
+            Kind::Shmem => c"memfd-v1",
+            Kind::Hugetlb => c"hugetlb-memfd-v1",
+        }
+    }
+
+    /// The kind of a file of `backing`.
+    pub(crate) fn of(backing: Backing) -> Self {
+        match backing {
+            Backing::Shmem => Kind::Shmem,
+            Backing::Hugetlb { .. } => Kind::Hugetlb,
+        }
+    }
+
+    /// The backing of a file of this kind with page order `order`, if
+    /// there can be one.
+    pub(crate) fn backing(self, order: u32) -> Option<Backing> {
+        match self {
+            Kind::Shmem if order == 0 => Some(Backing::Shmem),
+            Kind::Hugetlb if (1..=MAX_HUGETLB_ORDER).contains(&order) => {
+                Some(Backing::Hugetlb { order })
+            }
+            _ => None,
+        }
+    }
+
+    /// The largest order of a folio a run may hold.
+    pub(crate) fn max_run_order(self) -> u32 {
+        match self {
+            Kind::Shmem => MAX_SHMEM_FOLIO_ORDER,
+            Kind::Hugetlb => MAX_HUGETLB_ORDER,
+        }
+    }
+}
+
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"MFD1");
 pub(crate) const HEADER_SIZE: usize = 48;
 pub(crate) const RUN_SIZE: usize = 16;
@@ -87,7 +145,7 @@ impl Run {
         let aligned = |x: u64| x & ((1 << run.order) - 1) == 0;
         let ok = word0 & 0xf80 == 0
             && (!run.as_pages || run.order == 0)
-            && run.order <= MAX_SHMEM_FOLIO_ORDER
+            && run.order <= MAX_SHMEM_FOLIO_ORDER.max(MAX_HUGETLB_ORDER)
             && run.count != 0
             && aligned(run.pfn)
             && aligned(run.index)
@@ -102,6 +160,8 @@ pub(crate) struct FileInfo {
     pub(crate) size: u64,
     pub(crate) pos: u64,
     pub(crate) seals: u32,
+    /// The page order: 0, or that of a hugetlb memfd's huge pages.
+    pub(crate) order: u32,
     pub(crate) pages: u64,
 }
 
@@ -112,7 +172,7 @@ pub(crate) fn write_header(out: &mut [u8], runs: usize, next: u64, info: &FileIn
     out[16..24].copy_from_slice(&info.size.to_le_bytes());
     out[24..32].copy_from_slice(&info.pos.to_le_bytes());
     out[32..36].copy_from_slice(&info.seals.to_le_bytes());
-    out[36..40].copy_from_slice(&0u32.to_le_bytes());
+    out[36..40].copy_from_slice(&info.order.to_le_bytes());
     out[40..48].copy_from_slice(&info.pages.to_le_bytes());
 }
 

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! memfd live update: the `memfd-v1` file handler.
+//! memfd live update: the `memfd-v1` and `hugetlb-memfd-v1` file handlers.
 //!
 //! A memfd (or any unlinked shmem file) given to `/dev/liveupdate` keeps
-//! its bytes, size, position and seals across a live update. At PREPARE
+//! its bytes, size, position and seals across a live update, and so does a
+//! hugetlb memfd (`MFD_HUGETLB`, or any unlinked hugetlbfs file), each huge
+//! page preserved whole: in the next kernel its huge pages become huge
+//! pages of a new hugetlb memfd, surplus pages of their hstate
+//! (Documentation/mm/memfd_preservation.rst, "hugetlb memfds"). At PREPARE
 //! the mapping is frozen (no resize, no write past the end, no fallocate:
 //! `EPERM`), the folios present in the file are held, one reference each
 //! (those in memory the next kernel reuses are moved out first), and
@@ -41,7 +45,7 @@ use kernel::{
     prelude::*,
     sync::Arc,
 };
-use layout::COMPATIBLE;
+use layout::Kind;
 use stats::Stats;
 
 mod handler;
@@ -54,12 +58,14 @@ mod stats;
 module! {
     type: MemfdLuo,
     name: "memfd_luo",
-    description: "memfd live update: the memfd-v1 file handler",
+    description: "memfd live update: the memfd-v1 and hugetlb-memfd-v1 file handlers",
     license: "GPL",
 }
 
+type Registration = Pin<KBox<FileHandlerRegistration<MemfdHandler>>>;
+
 struct MemfdLuo {
-    _registration: Option<Pin<KBox<FileHandlerRegistration<MemfdHandler>>>>,
+    _registrations: Option<(Registration, Registration)>,
     _stats_file: Option<Pin<KBox<debugfs::File<Arc<Stats>>>>>,
     #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
     _damage_file: Option<Pin<KBox<debugfs::File<Arc<Stats>>>>>,
@@ -70,7 +76,7 @@ impl kernel::Module for MemfdLuo {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         if !liveupdate::enabled() {
             return Ok(Self {
-                _registration: None,
+                _registrations: None,
                 _stats_file: None,
                 #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
                 _damage_file: None,
@@ -90,12 +96,18 @@ impl kernel::Module for MemfdLuo {
             }),
             GFP_KERNEL,
         )?;
-        let registration = KBox::pin_init(
-            FileHandlerRegistration::register(COMPATIBLE, MemfdHandler::new(stats)),
-            GFP_KERNEL,
-        )?;
+        let register = |kind: Kind| {
+            KBox::pin_init(
+                FileHandlerRegistration::register(
+                    kind.compatible(),
+                    MemfdHandler::new(kind, stats.clone()),
+                ),
+                GFP_KERNEL,
+            )
+        };
+        let registrations = (register(Kind::Shmem)?, register(Kind::Hugetlb)?);
         Ok(Self {
-            _registration: Some(registration),
+            _registrations: Some(registrations),
             _stats_file: Some(stats_file),
             #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
             _damage_file: Some(damage_file),

@@ -10,7 +10,7 @@ use crate::layout::{
 use kernel::{
     alloc::{KVVec, KVec},
     kho::{self, PreservedBuffer},
-    memfd::{HeldFolios, HeldRun, Shmem},
+    memfd::{Backing, HeldFolios, HeldRun, Memfd},
     prelude::*,
 };
 
@@ -20,7 +20,7 @@ pub(crate) struct Outgoing {
     pub(crate) data: u64,
     /// The inode, to refuse preserving it twice.
     pub(crate) inode: usize,
-    /// [`Shmem::allocs`] before the walk; a higher count at FREEZE means
+    /// [`Memfd::allocs`] before the walk; a higher count at FREEZE means
     /// a hole was filled since.
     pub(crate) allocs: u64,
     pub(crate) info: FileInfo,
@@ -33,27 +33,31 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Holds and preserves the pages of `shmem`, whose mapping is frozen,
+    /// Holds and preserves the pages of `memfd`, whose mapping is frozen,
     /// and writes the chunks describing them.
-    pub(crate) fn serialize(shmem: &Shmem<'_>) -> Result<Self> {
+    pub(crate) fn serialize(memfd: &Memfd<'_>) -> Result<Self> {
         // Before the walk: a hole filled after this reading is seen at FREEZE.
-        let allocs = shmem.allocs();
-        shmem.swap_in()?;
-        let held = shmem.hold_present(MAX_COUNT)?;
+        let allocs = memfd.allocs();
+        memfd.swap_in()?;
+        let held = memfd.hold_present(MAX_COUNT)?;
         let mut runs = KVVec::with_capacity(held.runs().len(), GFP_KERNEL)?;
         for run in held.runs() {
             runs.push(Run::new(run)?, GFP_KERNEL)?;
         }
         let info = FileInfo {
-            size: shmem.size(),
-            pos: shmem.pos().max(0) as u64,
-            seals: shmem.seals() & ALL_SEALS,
+            size: memfd.size(),
+            pos: memfd.pos().max(0) as u64,
+            seals: memfd.seals() & ALL_SEALS,
+            order: match memfd.backing() {
+                Backing::Shmem => 0,
+                Backing::Hugetlb { order } => order,
+            },
             pages: runs.iter().map(Run::pages).sum(),
         };
         let chunks = write_chunks(&runs, &info)?;
         let mut o = Self {
             data: chunks[0].phys(),
-            inode: shmem.inode_key(),
+            inode: memfd.inode_key(),
             allocs,
             info,
             runs,

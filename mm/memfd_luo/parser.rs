@@ -4,7 +4,7 @@
 //! everything read from the previous kernel goes through here.
 
 use crate::layout::{
-    le32, le64, write_header, FileInfo, Run, ALL_SEALS, HEADER_SIZE, MAGIC, MAX_CHUNK_RUNS,
+    le32, le64, write_header, FileInfo, Kind, Run, ALL_SEALS, HEADER_SIZE, MAGIC, MAX_CHUNK_RUNS,
     MAX_COUNT, PAGE_SIZE, RUN_SIZE,
 };
 use kernel::{alloc::KVVec, prelude::*};
@@ -12,8 +12,9 @@ use kernel::{alloc::KVVec, prelude::*};
 /// Checks the chunks of one file, one after the other, as they come: the
 /// part of reading a hand-over that needs no memory from KHO, so that KUnit
 /// can feed it anything.
-#[derive(Default)]
 pub(crate) struct ChunkParser {
+    /// The compatible the file was handed over with.
+    pub(crate) kind: Kind,
     pub(crate) chunks: usize,
     pub(crate) info: FileInfo,
     pub(crate) runs: KVVec<Run>,
@@ -23,6 +24,18 @@ pub(crate) struct ChunkParser {
 }
 
 impl ChunkParser {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            chunks: 0,
+            info: FileInfo::default(),
+            runs: KVVec::new(),
+            pages: 0,
+            file_pages: 0,
+            end_of_last: 0,
+        }
+    }
+
     /// Checks one chunk and keeps its runs; returns the next chunk's
     /// physical address, 0 for the last.
     pub(crate) fn chunk(&mut self, b: &[u8]) -> core::result::Result<u64, &'static str> {
@@ -39,10 +52,11 @@ impl ChunkParser {
                 size: le64(b, 16),
                 pos: le64(b, 24),
                 seals: le32(b, 32),
+                order: le32(b, 36),
                 pages: le64(b, 40),
             };
-            if le32(b, 36) != 0 {
-                return Err("unknown flags");
+            if self.kind.backing(self.info.order).is_none() {
+                return Err("bad page order");
             }
             if self.info.size > i64::MAX as u64 || self.info.pos > i64::MAX as u64 {
                 return Err("bad size or position");
@@ -50,13 +64,25 @@ impl ChunkParser {
             if self.info.seals & !ALL_SEALS != 0 {
                 return Err("unknown seals");
             }
+            if self.kind == Kind::Hugetlb && self.info.size % (PAGE_SIZE << self.info.order) != 0 {
+                return Err("size not a multiple of the huge page size");
+            }
             self.file_pages = self.info.size.div_ceil(PAGE_SIZE);
         } else if n == 0 {
             return Err("empty chunk");
+        } else if le32(b, 36) != 0 {
+            return Err("page order outside the first chunk");
         }
         for j in 0..n {
             let at = HEADER_SIZE + j * RUN_SIZE;
             let run = Run::decode(&b[at..at + RUN_SIZE]).ok_or("bad run")?;
+            let fits = match self.kind {
+                Kind::Shmem => run.order <= self.kind.max_run_order(),
+                Kind::Hugetlb => run.order == self.info.order && !run.as_pages,
+            };
+            if !fits {
+                return Err("run of a page size the file cannot have");
+            }
             // Only a huge folio at the end may reach past it, within its size.
             let limit = self.file_pages.next_multiple_of(1 << run.order);
             if run.index < self.end_of_last
@@ -117,7 +143,14 @@ mod tests {
     }
 
     pub(crate) fn parse(b: &[u8]) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
-        let mut p = ChunkParser::default();
+        parse_as(Kind::Shmem, b)
+    }
+
+    pub(crate) fn parse_as(
+        kind: Kind,
+        b: &[u8],
+    ) -> core::result::Result<(FileInfo, KVVec<Run>), &'static str> {
+        let mut p = ChunkParser::new(kind);
         p.chunk(b)?;
         p.finish()
     }
@@ -150,9 +183,84 @@ mod tests {
             size: 2048 * 4096,
             pos: 5,
             seals: 3,
+            order: 0,
             pages: 300 + 1 + 1024,
         };
         (runs, info)
+    }
+
+    /// A hugetlb memfd of 1 GiB pages: 8 GiB with the second, fifth and
+    /// sixth huge pages held, and the last two.
+    pub(crate) fn sample_hugetlb() -> ([Run; 3], FileInfo) {
+        let huge = |pfn: u64, index: u64, count: u64| Run {
+            pfn,
+            order: 18,
+            index: index << 18,
+            count,
+            as_pages: false,
+        };
+        let runs = [
+            huge(1 << 18, 1, 1),
+            huge(4 << 18, 4, 2),
+            huge(8 << 18, 6, 2),
+        ];
+        let info = FileInfo {
+            size: 8 << 30,
+            pos: 4096,
+            seals: 0x1f,
+            order: 18,
+            pages: 5 << 18,
+        };
+        (runs, info)
+    }
+
+    #[test]
+    pub(crate) fn a_written_hugetlb_chunk_reads_back() -> Result {
+        let (runs, info) = sample_hugetlb();
+        let b = blob(&runs, &info, 0)?;
+        let (got, got_runs) = parse_as(Kind::Hugetlb, &b).map_err(|_| EINVAL)?;
+        assert_eq!(got, info);
+        assert_eq!(&got_runs[..], &runs[..]);
+        // Each compatible reads only its own files.
+        assert!(parse_as(Kind::Shmem, &b).is_err());
+        let (runs, info) = sample();
+        assert!(parse_as(Kind::Hugetlb, &blob(&runs, &info, 0)?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    pub(crate) fn adversarial_hugetlb_chunks_are_rejected() -> Result {
+        let (runs, info) = sample_hugetlb();
+        let cases: [(&str, Damage); 8] = [
+            ("no page order", |i, _| i.order = 0),
+            ("page order too large", |i, _| i.order = 63),
+            ("run of another order", |_, r| {
+                r[0].order = 9;
+                r[0].count = 512;
+            }),
+            ("a range of pages", |i, r| {
+                r[0].order = 0;
+                r[0].count = 1 << 18;
+                r[0].as_pages = true;
+                i.order = 18;
+            }),
+            ("size not a multiple of the huge page", |i, _| {
+                i.size -= 4096
+            }),
+            ("run beyond the end", |i, _| i.size = 7 << 30),
+            ("misaligned huge run", |_, r| r[1].index += 512),
+            ("more pages claimed", |i, _| i.pages += 1 << 18),
+        ];
+        for (what, damage) in cases {
+            let (mut r, mut i) = (runs, info);
+            damage(&mut i, &mut r);
+            let b = blob(&r, &i, 0)?;
+            if parse_as(Kind::Hugetlb, &b).is_ok() {
+                pr_err!("accepted: {what}\n");
+            }
+            assert!(parse_as(Kind::Hugetlb, &b).is_err());
+        }
+        Ok(())
     }
 
     #[test]
@@ -213,12 +321,22 @@ mod tests {
     #[test]
     pub(crate) fn thousands_of_mutated_chunks_do_not_crash() -> Result {
         let (runs, info) = sample();
-        let good = blob(&runs, &info, 0)?;
+        mutate(Kind::Shmem, &blob(&runs, &info, 0)?)
+    }
+
+    #[test]
+    pub(crate) fn thousands_of_mutated_hugetlb_chunks_do_not_crash() -> Result {
+        let (runs, info) = sample_hugetlb();
+        mutate(Kind::Hugetlb, &blob(&runs, &info, 0)?)
+    }
+
+    /// Parses 4000 copies of `good` with a few random bits flipped each.
+    fn mutate(kind: Kind, good: &[u8]) -> Result {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut rejected = 0;
         for _ in 0..4000 {
             let mut b = KVec::new();
-            b.extend_from_slice(&good, GFP_KERNEL)?;
+            b.extend_from_slice(good, GFP_KERNEL)?;
             for _ in 0..1 + (state % 4) {
                 state ^= state << 13;
                 state ^= state >> 7;
@@ -227,7 +345,7 @@ mod tests {
                 b[bit / 8] ^= 1 << (bit % 8);
             }
             // A parse may accept a harmless flip (a pfn bit); it must not panic.
-            if parse(&b).is_err() {
+            if parse_as(kind, &b).is_err() {
                 rejected += 1;
             }
         }
@@ -255,7 +373,7 @@ mod tests {
         let bad = Run { count: 0, ..run };
         bad.encode(&mut b);
         assert_eq!(Run::decode(&b), None);
-        // Order above MAX_PAGE_ORDER.
+        // Order above any folio's.
         let bad = Run {
             pfn: 0,
             index: 0,

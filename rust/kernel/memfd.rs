@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memfds and other shmem files, as a live update preserves and restores
-//! them.
+//! Memfds and other shmem and hugetlbfs files, as a live update preserves
+//! and restores them.
 //!
-//! - [`Shmem`]: a file known to be shmem-backed: its size, position and
-//!   seals, the pages present in its page cache, and holding them.
-//! - [`ShmemLock`]: its inode lock, under which the mapping can be frozen
+//! - [`Memfd`]: a file known to be shmem- or hugetlbfs-backed ([`Backing`]):
+//!   its size, position and seals, the pages present in its page cache,
+//!   and holding them.
+//! - [`MemfdLock`]: its inode lock, under which the mapping can be frozen
 //!   (no resize, no write past the end, no fallocate: `EPERM`).
-//! - [`HeldFolios`]: the folios of a shmem file, in runs of physically
+//! - [`HeldFolios`]: the folios of a memfd, in runs of physically
 //!   contiguous folios holding consecutive pages ([`HeldRun`]), held (so
 //!   that they neither move nor go away) until dropped.
 //! - [`NewMemfd`]: a memfd being rebuilt from preserved folios, not yet
 //!   visible to anybody.
 //!
 //! C headers: [`include/linux/shmem_fs.h`](srctree/include/linux/shmem_fs.h),
+//! [`include/linux/hugetlb.h`](srctree/include/linux/hugetlb.h),
 //! [`include/linux/memfd.h`](srctree/include/linux/memfd.h),
 //! [`include/linux/memfd_luo.h`](srctree/include/linux/memfd_luo.h).
 
@@ -28,37 +30,67 @@ use crate::{
     sync::aref::ARef,
     uapi,
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::ptr::NonNull;
 
 /// The largest order of a shmem folio: a buddy allocation, at most
 /// `MAX_PAGE_ORDER` (C's `MAX_FOLIO_ORDER` also counts gigantic pages).
 pub const MAX_SHMEM_FOLIO_ORDER: u32 = bindings::MAX_PAGE_ORDER;
 
+/// The largest order of a hugetlb page: C's `MAX_FOLIO_ORDER`, which counts
+/// gigantic pages (1 GiB, order 18, on x86-64).
+pub const MAX_HUGETLB_ORDER: u32 = bindings::MAX_FOLIO_ORDER;
+
 /// The size of a page, in bytes.
 const PAGE_SIZE: u64 = bindings::PAGE_SIZE as u64;
 
-/// A shmem-backed file (a memfd, an `O_TMPFILE` or linked tmpfs file, a
-/// shared anonymous mapping); hugetlbfs files are not shmem.
+/// What holds a memfd's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// shmem: single pages and transparent huge pages.
+    Shmem,
+    /// hugetlbfs: huge pages of `1 << order` pages each, and only those.
+    Hugetlb {
+        /// The order of the file's huge pages.
+        order: u32,
+    },
+}
+
+/// A shmem- or hugetlbfs-backed file: a memfd (`MFD_HUGETLB` or not), an
+/// `O_TMPFILE` or linked tmpfs or hugetlbfs file, a shared anonymous
+/// mapping.
 ///
 /// # Invariants
 ///
-/// `file` is a shmem file and `inode` is its inode.
-pub struct Shmem<'a> {
+/// `file` is a shmem or hugetlbfs file as `backing` says, and `inode` is
+/// its inode.
+pub struct Memfd<'a> {
     file: &'a File,
     inode: NonNull<bindings::inode>,
+    backing: Backing,
 }
 
-impl<'a> Shmem<'a> {
-    /// `file` as a shmem file, or `None` if it is not one.
+impl<'a> Memfd<'a> {
+    /// `file` as a shmem or hugetlbfs file, or `None` if it is neither.
     pub fn new(file: &'a File) -> Option<Self> {
         // SAFETY: `file` is a valid file.
-        if !unsafe { bindings::shmem_file(file.as_ptr()) } {
-            return None;
-        }
+        let order = unsafe { bindings::memfd_luo_page_order(file.as_ptr()) };
+        let backing = match u32::try_from(order).ok()? {
+            0 => Backing::Shmem,
+            order => Backing::Hugetlb { order },
+        };
         // SAFETY: `file` is a valid file, which always has an inode.
         let inode = NonNull::new(unsafe { bindings::file_inode(file.as_ptr()) })?;
-        // INVARIANT: Checked above.
-        Some(Self { file, inode })
+        // INVARIANT: `memfd_luo_page_order` told the backing.
+        Some(Self {
+            file,
+            inode,
+            backing,
+        })
+    }
+
+    /// What holds the file's memory.
+    pub fn backing(&self) -> Backing {
+        self.backing
     }
 
     /// A number that identifies the inode while the file is open (two
@@ -104,33 +136,32 @@ impl<'a> Shmem<'a> {
     /// reading taken before [`Self::hold_present`] is ordered before its
     /// walk.
     pub fn allocs(&self) -> u64 {
-        // SAFETY: The file is a valid shmem file.
+        // SAFETY: The file is a valid shmem or hugetlbfs file.
         unsafe { bindings::memfd_luo_allocs(self.file.as_ptr()) as u64 }
     }
 
-    /// Reads pages that are out on swap back into the page cache.
+    /// Reads pages that are out on swap back into the page cache
+    /// (hugetlbfs has no swap).
     pub fn swap_in(&self) -> Result {
-        // SAFETY: The file is a valid shmem file.
+        // SAFETY: The file is a valid shmem or hugetlbfs file.
         to_result(unsafe { bindings::memfd_luo_swap_in(self.file.as_ptr()) })
     }
 
     /// Takes the inode lock.
-    pub fn lock(&self) -> ShmemLock<'_> {
-        // SAFETY: The inode is valid; the lock is released by `ShmemLock::drop`.
+    pub fn lock(&self) -> MemfdLock<'_> {
+        // SAFETY: The inode is valid; the lock is released by `MemfdLock::drop`.
         unsafe { bindings::inode_lock(self.inode.as_ptr()) };
         // INVARIANT: Locked above.
-        ShmemLock {
-            inode: self.inode,
-            _shmem: PhantomData,
-        }
+        MemfdLock { memfd: self }
     }
 
     /// Holds every folio the file holds below its end, grouped into runs
     /// of at most `max_count` folios; holes stay holes. The mapping must be
-    /// frozen ([`ShmemLock::set_frozen`]), or the file may change under the
+    /// frozen ([`MemfdLock::set_frozen`]), or the file may change under the
     /// runs. Folios in memory that the next kernel reuses (KHO scratch,
     /// which is CMA) are migrated first; folios that fallocate reserved but
-    /// nobody wrote are zeroed.
+    /// nobody wrote are zeroed. A hugetlbfs file's runs are of its huge
+    /// pages.
     pub fn hold_present(&self, max_count: u64) -> Result<HeldFolios> {
         const BATCH: usize = 1024;
         let mut held = HeldFolios { runs: KVVec::new() };
@@ -144,7 +175,7 @@ impl<'a> Shmem<'a> {
         let mut batch: KVVec<bindings::memfd_luo_folios> = KVVec::with_capacity(room, GFP_KERNEL)?;
         let mut start: usize = 0;
         loop {
-            // SAFETY: The file is a valid shmem file; `batch` has room for `room` entries;
+            // SAFETY: The file is a valid memfd; `batch` has room for `room` entries;
             // `start` is valid for reads and writes.
             let got = unsafe {
                 bindings::memfd_luo_hold_folios(
@@ -194,8 +225,8 @@ impl HeldRun {
     }
 }
 
-/// The folios of a shmem file, held with a reference each so that they
-/// neither move nor go away (see [`Shmem::hold_present`]), in runs;
+/// The folios of a memfd, held with a reference each so that they
+/// neither move nor go away (see [`Memfd::hold_present`]), in runs;
 /// released on drop.
 ///
 /// A plain reference is enough while the mapping is frozen: see
@@ -264,29 +295,28 @@ fn to_result_long(ret: isize) -> Result<isize> {
     }
 }
 
-/// The inode lock of a [`Shmem`] file, released on drop.
+/// The inode lock of a [`Memfd`], released on drop.
 ///
 /// # Invariants
 ///
-/// `inode` is the locked inode of a shmem file that outlives `'a`.
-pub struct ShmemLock<'a> {
-    inode: NonNull<bindings::inode>,
-    _shmem: PhantomData<&'a Shmem<'a>>,
+/// The inode of `memfd` is locked.
+pub struct MemfdLock<'a> {
+    memfd: &'a Memfd<'a>,
 }
 
-impl ShmemLock<'_> {
+impl MemfdLock<'_> {
     /// Freezes or thaws the mapping: while frozen, changing the size,
-    /// writing past the end and fallocate fail with `EPERM`.
+    /// writing past the end, fallocate and adding seals fail with `EPERM`.
     pub fn set_frozen(&mut self, frozen: bool) {
-        // SAFETY: The inode is a locked shmem inode by the type invariants.
-        unsafe { bindings::shmem_freeze(self.inode.as_ptr(), frozen) };
+        // SAFETY: The file is a memfd whose inode is locked, by the type invariants.
+        unsafe { bindings::memfd_luo_freeze(self.memfd.file.as_ptr(), frozen) };
     }
 }
 
-impl Drop for ShmemLock<'_> {
+impl Drop for MemfdLock<'_> {
     fn drop(&mut self) {
         // SAFETY: Locked by the type invariants.
-        unsafe { bindings::inode_unlock(self.inode.as_ptr()) };
+        unsafe { bindings::inode_unlock(self.memfd.inode.as_ptr()) };
     }
 }
 
@@ -294,32 +324,54 @@ impl Drop for ShmemLock<'_> {
 ///
 /// # Invariants
 ///
-/// `reserved` pages are accounted with `memfd_luo_reserve()` and not yet
-/// settled.
+/// The file is a memfd of `backing`. `reserved` pages are accounted with
+/// `memfd_luo_reserve()` and not yet settled (only ever for shmem).
 pub struct NewMemfd {
     file: ARef<File>,
+    backing: Backing,
     reserved: u64,
 }
 
 impl NewMemfd {
     /// Creates an empty memfd named `name` (shown as `/memfd:<name>`) that
-    /// allows sealing.
-    pub fn new(name: &CStr) -> Result<Self> {
+    /// allows sealing, of `backing`: `EINVAL` for a huge page size this
+    /// kernel has no hugetlb pool for.
+    pub fn new(name: &CStr, backing: Backing) -> Result<Self> {
+        let flags = match backing {
+            Backing::Shmem => uapi::MFD_ALLOW_SEALING,
+            Backing::Hugetlb { order } => {
+                let shift = order.checked_add(bindings::PAGE_SHIFT).ok_or(EINVAL)?;
+                if shift > uapi::MFD_HUGE_MASK {
+                    return Err(EINVAL);
+                }
+                uapi::MFD_ALLOW_SEALING | uapi::MFD_HUGETLB | shift << uapi::MFD_HUGE_SHIFT
+            }
+        };
         // SAFETY: `name` is a valid string; the call returns a new file or an `ERR_PTR`.
-        let file = from_err_ptr(unsafe {
-            bindings::memfd_alloc_file(name.as_char_ptr(), uapi::MFD_ALLOW_SEALING)
-        })?;
+        let file = from_err_ptr(unsafe { bindings::memfd_alloc_file(name.as_char_ptr(), flags) })?;
         let file = NonNull::new(file.cast::<File>()).ok_or(ENOMEM)?;
         // SAFETY: `memfd_alloc_file` returned a file with one reference, which we take over;
         // `File` wraps `struct file` transparently.
         let file = unsafe { ARef::from_raw(file) };
-        // INVARIANT: Nothing reserved yet.
-        Ok(Self { file, reserved: 0 })
+        // The kernel picks the hstate from the size: make sure it is the one asked for.
+        if Memfd::new(&file).map(|m| m.backing()) != Some(backing) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Created above as `backing`; nothing reserved yet.
+        Ok(Self {
+            file,
+            backing,
+            reserved: 0,
+        })
     }
 
     /// Accounts the blocks of `pages` pages at once, before they come in
     /// one by one; what does not come in is released when this value goes.
+    /// A hugetlb memfd's huge pages are accounted one by one as they come.
     pub fn reserve(&mut self, pages: u64) -> Result {
+        if self.backing != Backing::Shmem {
+            return Ok(());
+        }
         let pages = isize::try_from(pages).map_err(|_| EFBIG)?;
         self.settle();
         // SAFETY: The file is a memfd nobody else sees.
@@ -371,9 +423,11 @@ impl NewMemfd {
 
     /// Puts `folio`, memory handed over by the previous kernel, into the
     /// file at page `index`, charged to the current task; its blocks must
-    /// be in [`Self::reserve`]. `EINVAL` for an index that is not a multiple
-    /// of the folio's size, `EEXIST` if the index is taken, `ENOMEM`. On
-    /// failure the folio comes back with the error, unchanged.
+    /// be in [`Self::reserve`]. A hugetlb memfd takes only folios of its
+    /// huge page size, which become its huge pages. `EINVAL` for an index
+    /// that is not a multiple of the folio's size or a folio that does not
+    /// fit, `EEXIST` if the index is taken, `ENOSPC` for a cgroup limit,
+    /// `ENOMEM`. On failure the folio comes back with the error, unchanged.
     pub fn add_folio(
         &mut self,
         folio: Restored<Folio>,
@@ -382,10 +436,15 @@ impl NewMemfd {
         let Ok(index) = usize::try_from(index) else {
             return Err((EFBIG, folio));
         };
-        // SAFETY: The file is a memfd nobody else sees; `folio` is a folio with one reference
-        // that nothing else uses (`Restored`), which the call consumes on success only.
+        let (file, raw) = (self.file.as_ptr(), folio.get().as_ptr());
+        // SAFETY: The file is a memfd nobody else sees, of the backing each call is for;
+        // `folio` is a folio with one reference that nothing else uses (`Restored`), which the
+        // call consumes on success only.
         let ret = unsafe {
-            bindings::memfd_luo_add_folio(self.file.as_ptr(), folio.get().as_ptr(), index)
+            match self.backing {
+                Backing::Shmem => bindings::memfd_luo_add_folio(file, raw, index),
+                Backing::Hugetlb { .. } => bindings::memfd_luo_add_hugetlb_folio(file, raw, index),
+            }
         };
         match to_result(ret) {
             Ok(()) => {
@@ -400,16 +459,16 @@ impl NewMemfd {
     /// the file from page `index` on, like [`Self::add_folio`] for each but
     /// faster; `index` moves past the pages added. On failure the pages
     /// that are not in the file stay in `pages`, unchanged, so the same
-    /// call can be made again. `EINVAL` for large folios.
+    /// call can be made again. `EINVAL` for large folios or a hugetlb memfd.
     pub fn add_pages(&mut self, pages: &mut Restored<FolioRange>, index: &mut u64) -> Result {
-        if pages.get().order() != 0 {
+        if pages.get().order() != 0 || self.backing != Backing::Shmem {
             return Err(EINVAL);
         }
         let start = usize::try_from(*index).map_err(|_| EFBIG)?;
         let first = usize::try_from(pages.get().pfn()).map_err(|_| EFBIG)?;
         let nr = usize::try_from(pages.get().count()).map_err(|_| EFBIG)?;
         let mut added = 0;
-        // SAFETY: The file is a memfd nobody else sees; `first` is the page frame of the first
+        // SAFETY: The file is a shmem memfd nobody else sees; `first` is the page frame of the first
         // of `nr` physically contiguous pages with one reference each that nothing else uses
         // (`Restored`); the call consumes the first `added`.
         let ret = unsafe {

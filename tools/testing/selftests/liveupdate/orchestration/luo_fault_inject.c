@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 
 #include "../../kselftest.h"
@@ -32,6 +33,12 @@ struct memfd {
 	size_t size;
 	/* Write one page in `every`, or all of them (1); 0 writes nothing. */
 	int every;
+	/*
+	 * A hugetlb memfd of 2 MiB pages, written through a mapping; preserved
+	 * after the FD_PRESERVE test, which needs the list of files to grow.
+	 */
+	int huge;
+	int preserved;
 	int fd;
 	uint64_t sum;
 };
@@ -41,7 +48,10 @@ static struct memfd files[] = {
 	{ "sparse", 0xd2, SZ_1M, 16 },
 	{ "page", 0xd3, LUO_PAGE_SIZE, 1 },
 	{ "empty", 0xd4, 0, 0 },
+	{ "hugetlb", 0xd6, 4 * SZ_1M, 512, 1 },
 };
+
+#define HUGE (&files[4])
 
 #define NR_FILES ARRAY_SIZE(files)
 
@@ -49,14 +59,25 @@ static int make_file(struct memfd *f)
 {
 	static unsigned char page[LUO_PAGE_SIZE];
 
-	f->fd = memfd_create(f->name, 0);
+	unsigned char *map = NULL;
+
+	f->fd = memfd_create(f->name, f->huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0);
 	if (f->fd < 0 || ftruncate(f->fd, f->size))
 		return -1;
-	for (size_t off = 0; f->every && off < f->size; off += f->every * LUO_PAGE_SIZE) {
-		luo_fill_page(page, f->token + off);
-		if (pwrite(f->fd, page, sizeof(page), off) != sizeof(page))
+	if (f->huge) {
+		map = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+		if (map == MAP_FAILED)
 			return -1;
 	}
+	for (size_t off = 0; f->every && off < f->size; off += f->every * LUO_PAGE_SIZE) {
+		luo_fill_page(page, f->token + off);
+		if (map)
+			memcpy(map + off, page, sizeof(page));
+		else if (pwrite(f->fd, page, sizeof(page), off) != sizeof(page))
+			return -1;
+	}
+	if (map && munmap(map, f->size))
+		return -1;
 	f->sum = luo_file_sum(f->fd, f->size);
 	return 0;
 }
@@ -81,7 +102,7 @@ static long preserved_memfds(void)
 static const char *leftovers(int luo, int state, int file_state, long pins)
 {
 	for (size_t i = 0; i < NR_FILES; i++)
-		if (luo_fd_state(luo, files[i].token, 0) != file_state)
+		if (files[i].preserved && luo_fd_state(luo, files[i].token, 0) != file_state)
 			return "a file's state changed";
 	if (luo_get_state(luo) != state)
 		return "the global state changed";
@@ -94,6 +115,8 @@ static const char *leftovers(int luo, int state, int file_state, long pins)
 	if (ftruncate(files[0].fd, files[0].size + LUO_PAGE_SIZE) ||
 	    ftruncate(files[0].fd, files[0].size))
 		return "a file is still frozen";
+	if (ftruncate(HUGE->fd, HUGE->size + 2 * SZ_1M) || ftruncate(HUGE->fd, HUGE->size))
+		return "the hugetlb file is still frozen";
 	return NULL;
 }
 
@@ -171,6 +194,16 @@ static int file_cancel(int luo)
 	return luo_fd_event(luo, files[0].token, LIVEUPDATE_CANCEL);
 }
 
+static int huge_prepare(int luo)
+{
+	return luo_fd_event(luo, HUGE->token, LIVEUPDATE_PREPARE);
+}
+
+static int huge_cancel(int luo)
+{
+	return luo_fd_event(luo, HUGE->token, LIVEUPDATE_CANCEL);
+}
+
 #define EXTRA_TOKEN 0xd5
 static int extra_fd = -1;
 
@@ -205,7 +238,7 @@ int main(void)
 	int luo, nth, intact = 1;
 
 	ksft_print_header();
-	ksft_set_plan(5);
+	ksft_set_plan(6);
 	nth = luo_fault_setup();
 	if (nth < 0)
 		ksft_exit_fail_msg("no fault injection (%s): see config\n", strerror(-nth));
@@ -216,17 +249,26 @@ int main(void)
 	luo = luo_open();
 	if (luo < 0)
 		ksft_exit_fail_msg("cannot open %s: %s\n", LUO_DEVICE, strerror(errno));
-	for (size_t i = 0; i < NR_FILES; i++)
-		if (make_file(&files[i]) || luo_fd_preserve(luo, files[i].fd, files[i].token))
-			ksft_exit_fail_msg("cannot make and preserve memfd %s\n", files[i].name);
+	for (size_t i = 0; i < NR_FILES; i++) {
+		if (make_file(&files[i]))
+			ksft_exit_fail_msg("cannot make memfd %s\n", files[i].name);
+		files[i].preserved = !files[i].huge;
+		if (files[i].preserved && luo_fd_preserve(luo, files[i].fd, files[i].token))
+			ksft_exit_fail_msg("cannot preserve memfd %s\n", files[i].name);
+	}
 	extra_fd = memfd_create("extra", 0);
 
 	report(each_failure(nth, "FD_PRESERVE", extra_preserve, extra_unpreserve, extra_clean,
 			    luo), "FD_PRESERVE");
 	report(each_failure(nth, "per-file PREPARE", file_prepare, file_cancel, prepare_clean,
 			    luo), "per-file PREPARE of a 4 MiB memfd");
+	if (luo_fd_preserve(luo, HUGE->fd, HUGE->token))
+		ksft_exit_fail_msg("cannot preserve memfd %s\n", HUGE->name);
+	HUGE->preserved = 1;
+	report(each_failure(nth, "per-file PREPARE", huge_prepare, huge_cancel, prepare_clean,
+			    luo), "per-file PREPARE of a hugetlb memfd");
 	report(each_failure(nth, "PREPARE", prepare, cancel, prepare_clean, luo),
-	       "PREPARE of 4 memfds and the subsystems");
+	       "PREPARE of 5 memfds and the subsystems");
 
 	for (size_t i = 0; i < NR_FILES; i++)
 		intact &= luo_file_sum(files[i].fd, files[i].size) == files[i].sum;

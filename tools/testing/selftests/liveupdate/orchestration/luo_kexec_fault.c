@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Allocation failures while the next kernel restores memfds (see
- * luo_fault_utils.h). Stage 1 preserves COPIES memfds of two shapes (1 MiB
+ * luo_fault_utils.h). Stage 1 preserves COPIES memfds of three shapes (1 MiB
  * written page by page, preserved as a range of pages; 256 KiB with one
- * page in 16 written, preserved as single folios) and one more 4 MiB
- * memfd the next kernel abandons, then kexecs.
+ * page in 16 written, preserved as single folios; a hugetlb memfd of two
+ * 2 MiB pages, the second a hole, from the pool the command line sets
+ * aside) and one more 4 MiB memfd the next kernel abandons, then kexecs.
  *
  * Stage 2 restores copy j of each shape with its jth allocation failing:
  * every allocation of a restore fails once, in a fresh restore, until j
@@ -15,10 +16,12 @@
  * restorable, and the next FD_RESTORE, which goes on where the failed one
  * stopped, must give back every byte. The abandoned file is left
  * half-restored by a failure late in its restore: FINISH must free all of
- * it, and closing the restored files must free them too.
+ * it, and closing the restored files must free them too. The restored
+ * huge pages are surplus pages, one per hugetlb memfd, until closed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 
 #include "../../kselftest.h"
@@ -29,6 +32,8 @@
 /* More than the allocations of one restore, in the debug lane's kernel too. */
 #define COPIES		48
 #define LUO_FAILMEMFD	"/sys/kernel/debug/fail_memfd_luo/"
+#define HUGE_2M		(2 * SZ_1M)
+#define SURPLUS_2M	"/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages"
 
 struct shape {
 	const char *name;
@@ -36,35 +41,60 @@ struct shape {
 	size_t size;
 	int every;		/* one page in `every` is written */
 	int copies;
+	int huge;		/* a hugetlb memfd of 2 MiB pages */
 	int sites;		/* stage 2: allocations that failed a restore */
 };
 
 static struct shape shapes[] = {
 	{ "dense", 0xf100, SZ_1M, 1, COPIES },
 	{ "sparse", 0xf200, SZ_1M / 4, 16, COPIES },
+	{ "hugetlb", 0xf400, 2 * HUGE_2M, HUGE_2M / LUO_PAGE_SIZE * 2, COPIES, 1 },
 	/* Large enough that the debug lane's noise in free memory is small. */
 	{ "abandoned", 0xf300, 4 * SZ_1M, 1, 1 },
 };
 
 #define NR_SHAPES	ARRAY_SIZE(shapes)
-#define ABANDONED	(&shapes[2])
+#define NR_RESTORED	3
+#define ABANDONED	(&shapes[3])
 
-/* The bytes of copy @j of @s: written into @fd if it is >= 0; their sum. */
+static long huge_surplus(void)
+{
+	char buf[32] = "";
+
+	return luo_read_file(SURPLUS_2M, buf, sizeof(buf)) > 0 ? atol(buf) : -1;
+}
+
+/*
+ * The bytes of copy @j of @s: written into @fd if it is >= 0 (through a
+ * mapping for hugetlb, which has no write()); their sum.
+ */
 static uint64_t content(const struct shape *s, int j, int fd)
 {
 	static unsigned char page[LUO_PAGE_SIZE];
 	uint64_t h = LUO_SUM_INIT;
+	unsigned char *map = NULL;
 
+	if (fd >= 0 && s->huge) {
+		/* Without reserving the holes: the pool holds the pages written. */
+		map = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+			   fd, 0);
+		if (map == MAP_FAILED)
+			return 0;
+	}
 	for (size_t off = 0; off < s->size; off += LUO_PAGE_SIZE) {
 		int written = (off / LUO_PAGE_SIZE) % s->every == 0;
 
 		memset(page, 0, sizeof(page));
 		if (written)
 			luo_fill_page(page, s->token + j + off);
-		if (fd >= 0 && written && pwrite(fd, page, sizeof(page), off) != sizeof(page))
+		if (map && written)
+			memcpy(map + off, page, sizeof(page));
+		else if (fd >= 0 && written && pwrite(fd, page, sizeof(page), off) != sizeof(page))
 			return 0;
 		h = luo_sum(h, page, sizeof(page));
 	}
+	if (map && munmap(map, s->size))
+		return 0;
 	return h;
 }
 
@@ -75,7 +105,8 @@ static void stage_1(void)
 	ksft_set_plan(1);
 	for (size_t i = 0; ok && i < NR_SHAPES; i++) {
 		for (int j = 0; ok && j < shapes[i].copies; j++) {
-			int fd = memfd_create(shapes[i].name, 0);
+			int fd = memfd_create(shapes[i].name,
+					      shapes[i].huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0);
 
 			ok = fd >= 0 && !ftruncate(fd, shapes[i].size) &&
 			     content(&shapes[i], j, fd) &&
@@ -83,7 +114,7 @@ static void stage_1(void)
 		}
 	}
 	ksft_test_result(ok && !luo_set_event(luo, LIVEUPDATE_PREPARE),
-			 "%d memfds preserved, PREPARE\n", 2 * COPIES + 1);
+			 "%d memfds preserved, PREPARE\n", NR_RESTORED * COPIES + 1);
 	fflush(stdout);
 	luo_kexec_reboot();
 	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
@@ -135,17 +166,17 @@ static int restore_one(int luo, int fail_nth, const struct shape *s, int j, int 
 
 static void stage_2(void)
 {
-	int luo = luo_open(), fail_nth = luo_fault_setup(), fds[2][COPIES];
+	int luo = luo_open(), fail_nth = luo_fault_setup(), fds[NR_RESTORED][COPIES];
 	long before, after, restored_kib = 0;
 	int failed, absorbed, finished, abandoned;
 
-	ksft_set_plan(5);
+	ksft_set_plan(8);
 	if (luo < 0)
 		ksft_exit_fail_msg("cannot open %s: %s\n", LUO_DEVICE, strerror(errno));
 	if (fail_nth < 0)
 		ksft_exit_fail_msg("no fault injection (%s): see config\n", strerror(-fail_nth));
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NR_RESTORED; i++) {
 		struct shape *s = &shapes[i];
 		int bad = 0, absorbed_n = 0, past_last = 0;
 
@@ -155,12 +186,17 @@ static void stage_2(void)
 			s->sites += failed;
 			absorbed_n += absorbed;
 			past_last |= fds[i][j] >= 0 && !failed && !absorbed;
-			restored_kib += s->size / 1024 / s->every;
+			if (!s->huge)
+				restored_kib += s->size / 1024 / s->every;
 		}
 		ksft_test_result(!bad && past_last && s->sites,
 				 "%s: each allocation of a restore failed once (%d failed it, %d were absorbed by a fallback); each file restored intact by the next FD_RESTORE\n",
 				 s->name, s->sites, absorbed_n);
 	}
+
+	ksft_test_result(huge_surplus() == COPIES,
+			 "each restored hugetlb memfd holds one surplus huge page (%ld)\n",
+			 huge_surplus());
 
 	/*
 	 * Leave the abandoned file half-restored, then FINISH: fail_memfd_luo
@@ -186,10 +222,11 @@ static void stage_2(void)
 			 before, after);
 
 	before = luo_free_kib();
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NR_RESTORED; i++)
 		for (int j = 0; j < COPIES; j++)
 			close(fds[i][j]);
 	after = luo_free_kib();
+	ksft_test_result(huge_surplus() == 0, "closing them frees the surplus huge pages\n");
 	ksft_test_result(after - before >= restored_kib * 3 / 4,
 			 "closing the restored memfds frees their %ld KiB: free %ld -> %ld KiB\n",
 			 restored_kib, before, after);

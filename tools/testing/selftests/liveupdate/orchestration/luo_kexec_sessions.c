@@ -11,12 +11,14 @@
  * Stage 1 creates four sessions and returns; the VM harness keeps every
  * process alive (this one's session fds stay open in a child) and kexecs:
  * the reboot path freezes the sessions.
- *   keep:     memfd token 1 ("one", 3 pages), memfd token 2 ("two")
+ *   keep:     memfd token 1 ("one", 3 pages), memfd token 2 ("two"),
+ *             hugetlb memfd token 3 (4 2 MiB pages, the third a hole)
  *   drop:     memfd token 1, never retrieved: closing the session frees it
  *   empty:    no file
  *   leftover: memfd token 7, retrieved last
  */
 #define _GNU_SOURCE
+#include <linux/memfd.h>
 #include <signal.h>
 #include <sys/mman.h>
 
@@ -25,6 +27,40 @@
 #include "luo_test_utils.h"
 
 #define PAGES 3
+#define HUGE_2M (2UL << 20)
+#define HUGE_SURPLUS "/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages"
+
+/* A hugetlb memfd of four 2 MiB pages holding text, the third a hole. */
+static int huge_with(const char *text)
+{
+	int fd = memfd_create(text, MFD_HUGETLB | MFD_HUGE_2MB);
+	char *p;
+
+	if (fd < 0 || ftruncate(fd, 4 * HUGE_2M))
+		return -1;
+	p = mmap(NULL, 4 * HUGE_2M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	for (int page = 0; page < 4; page++)
+		if (page != 2)
+			snprintf(p + page * HUGE_2M, 32, "%s %d", text, page);
+	return munmap(p, 4 * HUGE_2M) ? -1 : fd;
+}
+
+/* Whether fd is what huge_with(text) made, and its pages are surplus. */
+static int huge_holds(int fd, const char *text)
+{
+	char buf[32], want[32], surplus[16] = "";
+
+	for (int page = 0; page < 4; page++) {
+		memset(buf, 0, sizeof(buf));
+		snprintf(want, sizeof(want), "%s %d", text, page);
+		if (fd < 0 || pread(fd, buf, sizeof(buf), page * HUGE_2M) != sizeof(buf) ||
+		    strcmp(buf, page == 2 ? "" : want))
+			return 0;
+	}
+	return luo_read_file(HUGE_SURPLUS, surplus, sizeof(surplus)) > 0 && atoi(surplus) == 3;
+}
 
 static int memfd_with(const char *text, size_t pages)
 {
@@ -57,8 +93,9 @@ static void stage1(void)
 	ksft_test_result(keep >= 0 && drop >= 0 && empty >= 0 && leftover >= 0,
 			 "four sessions\n");
 	ksft_test_result(!luo_session_preserve(keep, memfd_with("one", PAGES), 1) &&
-			 !luo_session_preserve(keep, memfd_with("two", 1), 2),
-			 "keep: two memfds\n");
+			 !luo_session_preserve(keep, memfd_with("two", 1), 2) &&
+			 !luo_session_preserve(keep, huge_with("huge"), 3),
+			 "keep: two memfds and a hugetlb memfd\n");
 	ksft_test_result(!luo_session_preserve(drop, memfd_with("dropped", 1), 1) &&
 			 !luo_session_preserve(leftover, memfd_with("left", 1), 7),
 			 "drop and leftover: a memfd each\n");
@@ -97,7 +134,7 @@ static void stage2(void)
 	int luo = luo_open(), keep, out, one, again, drop, s;
 	char name[64] = "";
 
-	ksft_set_plan(21);
+	ksft_set_plan(22);
 	ksft_test_result(luo_state_is("updated"), "state updated\n");
 	ksft_test_result(luo_retrieve_session(luo, "none") == -ENOENT,
 			 "an unknown session is ENOENT\n");
@@ -119,6 +156,8 @@ static void stage2(void)
 	ksft_test_result(again >= 0 && again != one && lseek(one, 100, SEEK_SET) == 100 &&
 			 lseek(again, 0, SEEK_CUR) == 100,
 			 "retrieving it again gives the same open file\n");
+	ksft_test_result(huge_holds(luo_session_retrieve(keep, 3), "huge"),
+			 "the hugetlb memfd comes back: 3 pages, a hole, surplus pages\n");
 	ksft_test_result(luo_session_preserve(out, one, 1) == -EBUSY,
 			 "a retrieved file is not preserved again before FINISH (EBUSY)\n");
 	ksft_test_result(!luo_session_finish(keep), "FINISH\n");

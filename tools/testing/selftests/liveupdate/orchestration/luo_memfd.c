@@ -226,7 +226,7 @@ TEST_F(memfd, same_inode_twice_is_refused_at_prepare)
 	close(again);
 }
 
-TEST_F(memfd, refused_files)
+TEST_F(memfd, refused_and_taken_files)
 {
 	int pipefd[2], tmpfs_file, huge;
 
@@ -243,12 +243,21 @@ TEST_F(memfd, refused_files)
 	close(tmpfs_file);
 	umount(TMPFS_DIR);
 
-	/* A hugetlb memfd: needs a reserved huge page to exist at all. */
+	/* A hugetlbfs file with a name: hugetlb, but not anonymous. */
+	ASSERT_EQ(0, mount("none", TMPFS_DIR, "hugetlbfs", 0, NULL));
+	huge = open(TMPFS_DIR "/linked", O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, huge);
+	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, huge, 3));
+	close(huge);
+	umount(TMPFS_DIR);
+
+	/* A hugetlb memfd is taken (hugetlb-memfd-v1), even empty. */
 	luo_write_file("/proc/sys/vm/nr_hugepages", "2");
 	huge = memfd_create("luo_huge", MFD_HUGETLB);
 	ASSERT_LE(0, huge) TH_LOG("memfd_create(MFD_HUGETLB): %s", strerror(errno));
 	ASSERT_EQ(0, ftruncate(huge, 2 * SZ_1M));
-	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, huge, 3));
+	EXPECT_EQ(0, luo_fd_preserve(self->fd, huge, 3));
+	EXPECT_EQ(0, luo_fd_unpreserve(self->fd, 3));
 	close(huge);
 	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
 }

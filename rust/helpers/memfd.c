@@ -1,23 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 /*
- * Static inline functions used by rust/kernel/memfd.rs: shmem files and
- * their inode lock.
+ * Static inline functions used by rust/kernel/memfd.rs: files, their inode
+ * lock and size.
  */
 
 #include <linux/fs.h>
 #include <linux/mm.h>
-#include <linux/shmem_fs.h>
-
-__rust_helper bool rust_helper_shmem_file(struct file *file)
-{
-	return shmem_file(file);
-}
-
-__rust_helper void rust_helper_shmem_freeze(struct inode *inode, bool freeze)
-{
-	shmem_freeze(inode, freeze);
-}
 
 __rust_helper struct inode *rust_helper_file_inode(const struct file *f)
 {

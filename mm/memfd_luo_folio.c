@@ -89,7 +89,8 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index)
 	gfp_t gfp = mapping_gfp_mask(mapping);
 	int err;
 
-	if (!IS_ALIGNED(index, folio_nr_pages(folio)))
+	if (!IS_ALIGNED(index, folio_nr_pages(folio)) ||
+	    folio_order(folio) > mapping_max_folio_order(mapping))
 		return -EINVAL;
 	if (memfd_luo_should_fail())
 		return -ENOMEM;
@@ -301,7 +302,8 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		ret = memfd_pin_folios(file, (loff_t)first << PAGE_SHIFT,
 				       min((loff_t)(last + 1) << PAGE_SHIFT, size) - 1,
 				       folios, MEMFD_LUO_MOVE_BATCH, &off);
-		if (ret != -ENOMEM || split_done)
+		/* A huge page of hugetlbfs moves whole or not at all. */
+		if (ret != -ENOMEM || split_done || is_file_hugepages(file))
 			break;
 		/*
 		 * No huge page left outside CMA to move a large folio to:
@@ -512,7 +514,8 @@ unsigned long memfd_luo_allocs(struct file *file)
 	if (is_file_hugepages(file)) {
 		/*
 		 * hugetlb_add_to_page_cache() adds to i_blocks under i_lock;
-		 * only truncation, which the freeze forbids, takes from it.
+		 * only truncation and punching holes, which the freeze forbids
+		 * (truncating to the same size included), take from it.
 		 */
 		spin_lock(&inode->i_lock);
 		allocs = inode->i_blocks >> (PAGE_SHIFT - 9);

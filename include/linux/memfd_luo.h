@@ -87,8 +87,9 @@ int memfd_luo_add_folio(struct file *file, struct folio *folio, pgoff_t index);
  * as it was, and may try again.
  *
  * Return: 0, or a negative errno (-EINVAL for a folio of another size or
- * a misaligned @index, -EEXIST if @index is taken, -ENOSPC for a cgroup
- * limit, -ENOMEM).
+ * a misaligned @index, -EEXIST if @index is taken, -EAGAIN if someone
+ * else holds a reference to the folio right now, -ENOSPC for a hugetlb
+ * cgroup limit, -ENOMEM).
  */
 int memfd_luo_add_hugetlb_folio(struct file *file, struct folio *folio, pgoff_t index);
 
@@ -174,8 +175,8 @@ long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
  * the walk is not covered by this count).
  *
  * For a hugetlbfs file the count is its i_blocks in pages, which only
- * grows while frozen (hugetlbfs_freeze()): only truncation and punching
- * holes take from it.
+ * grows while frozen (hugetlbfs_freeze()): only truncation (to the same
+ * size too) and punching holes take from it, and the freeze refuses both.
  *
  * Return: the count.
  */

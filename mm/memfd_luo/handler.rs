@@ -50,9 +50,15 @@ impl MemfdHandler {
         memfd.lock().set_frozen(frozen);
     }
 
-    /// `file` as a memfd this handler takes: unlinked, of its kind.
+    /// `file` as a memfd of this handler's kind.
     fn memfd<'a>(&self, file: &'a File) -> Option<Memfd<'a>> {
-        Memfd::new(file).filter(|m| !m.is_linked() && Kind::of(m.backing()) == self.kind)
+        Memfd::new(file).filter(|m| Kind::of(m.backing()) == self.kind)
+    }
+
+    /// `file` as a memfd this handler takes to preserve: unlinked too. A
+    /// file linked after PREPARE (an `O_TMPFILE`) stays the handler's.
+    fn unlinked_memfd<'a>(&self, file: &'a File) -> Option<Memfd<'a>> {
+        self.memfd(file).filter(|m| !m.is_linked())
     }
 
     /// Builds the memfd of `incoming`, or goes on building it.
@@ -97,11 +103,11 @@ impl MemfdHandler {
 #[vtable]
 impl FileHandler for MemfdHandler {
     fn can_preserve(&self, file: &File) -> bool {
-        self.memfd(file).is_some()
+        self.unlinked_memfd(file).is_some()
     }
 
     fn prepare(&self, file: &File) -> Result<u64> {
-        let memfd = self.memfd(file).ok_or(EINVAL)?;
+        let memfd = self.unlinked_memfd(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
         if outgoing.iter().any(|o| o.inode == memfd.inode_key()) {
             // Another file of the same inode is preserved.

@@ -13,7 +13,7 @@ use kernel::{
     kho::Restored,
     kho::{self, IncomingBuffer},
     memfd::NewMemfd,
-    mm::folio::{Folio, FolioRange},
+    mm::folio::{cond_resched, Folio, FolioRange},
     prelude::*,
 };
 
@@ -205,6 +205,8 @@ impl Incoming {
                     break 'runs;
                 }
                 let folio = folio.into_folio();
+                // A huge page's memory map is long: 262,144 pages for 1 GiB.
+                cond_resched();
                 if let Err((e, taken)) = f(Taken::Folio(folio, run.index + offset)) {
                     self.pending = Some(taken);
                     stop = Some(Stop::Again(e));
@@ -257,6 +259,7 @@ impl Incoming {
                 let phys = (run.pfn + (i << run.order)) * PAGE_SIZE;
                 if kho::preserved_folio_order(phys) == Some(run.order) {
                     drop(IncomingBuffer::restore_folio(phys));
+                    cond_resched();
                 }
             }
         }

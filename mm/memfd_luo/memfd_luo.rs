@@ -5,8 +5,8 @@
 //! A memfd (or any unlinked shmem file) given to `/dev/liveupdate` keeps
 //! its bytes, size, position and seals across a live update, and so does a
 //! hugetlb memfd (`MFD_HUGETLB`, or any unlinked hugetlbfs file), each huge
-//! page preserved whole: in the next kernel its huge pages become huge
-//! pages of a new hugetlb memfd, surplus pages of their hstate
+//! page preserved whole: in the next kernel its huge pages become in-use
+//! pool pages of a new hugetlb memfd
 //! (Documentation/mm/memfd_preservation.rst, "hugetlb memfds"). At PREPARE
 //! the mapping is frozen (no resize, no write past the end, no fallocate:
 //! `EPERM`), the folios present in the file are held, one reference each

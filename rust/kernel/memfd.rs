@@ -37,7 +37,8 @@ use core::ptr::NonNull;
 pub const MAX_SHMEM_FOLIO_ORDER: u32 = bindings::MAX_PAGE_ORDER;
 
 /// The largest order of a hugetlb page: C's `MAX_FOLIO_ORDER`, which counts
-/// gigantic pages (1 GiB, order 18, on x86-64).
+/// gigantic pages (order 22, 16 GiB, on x86-64, whose largest huge page
+/// is 1 GiB, order 18).
 pub const MAX_HUGETLB_ORDER: u32 = bindings::MAX_FOLIO_ORDER;
 
 /// The size of a page, in bytes.
@@ -436,6 +437,13 @@ impl NewMemfd {
         let Ok(index) = usize::try_from(index) else {
             return Err((EFBIG, folio));
         };
+        let fits = match self.backing {
+            Backing::Shmem => folio.get().order() <= MAX_SHMEM_FOLIO_ORDER,
+            Backing::Hugetlb { order } => folio.get().order() == order,
+        };
+        if !fits {
+            return Err((EINVAL, folio));
+        }
         let (file, raw) = (self.file.as_ptr(), folio.get().as_ptr());
         // SAFETY: The file is a memfd nobody else sees, of the backing each call is for;
         // `folio` is a folio with one reference that nothing else uses (`Restored`), which the

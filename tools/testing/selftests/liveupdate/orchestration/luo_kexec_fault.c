@@ -17,7 +17,7 @@
  * stopped, must give back every byte. The abandoned file is left
  * half-restored by a failure late in its restore: FINISH must free all of
  * it, and closing the restored files must free them too. The restored
- * huge pages are surplus pages, one per hugetlb memfd, until closed.
+ * huge pages join the pool, one per hugetlb memfd, in use until closed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +33,9 @@
 #define COPIES		48
 #define LUO_FAILMEMFD	"/sys/kernel/debug/fail_memfd_luo/"
 #define HUGE_2M		(2 * SZ_1M)
-#define SURPLUS_2M	"/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages"
+#define POOL_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB/"
+/* hugepages= of the suite's command line. */
+#define BOOT_POOL	56
 
 struct shape {
 	const char *name;
@@ -57,11 +59,13 @@ static struct shape shapes[] = {
 #define NR_RESTORED	3
 #define ABANDONED	(&shapes[3])
 
-static long huge_surplus(void)
+/* A counter of the 2 MiB pool ("nr_hugepages", "free_hugepages"). */
+static long pool_2m(const char *what)
 {
-	char buf[32] = "";
+	char path[128], buf[32] = "";
 
-	return luo_read_file(SURPLUS_2M, buf, sizeof(buf)) > 0 ? atol(buf) : -1;
+	snprintf(path, sizeof(path), POOL_2M "%s", what);
+	return luo_read_file(path, buf, sizeof(buf)) > 0 ? atol(buf) : -1;
 }
 
 /*
@@ -194,9 +198,10 @@ static void stage_2(void)
 				 s->name, s->sites, absorbed_n);
 	}
 
-	ksft_test_result(huge_surplus() == COPIES,
-			 "each restored hugetlb memfd holds one surplus huge page (%ld)\n",
-			 huge_surplus());
+	ksft_test_result(pool_2m("nr_hugepages") == BOOT_POOL + COPIES &&
+			 pool_2m("free_hugepages") == BOOT_POOL,
+			 "each restored hugetlb memfd adds one page in use to the pool (%ld)\n",
+			 pool_2m("nr_hugepages"));
 
 	/*
 	 * Leave the abandoned file half-restored, then FINISH: fail_memfd_luo
@@ -226,7 +231,9 @@ static void stage_2(void)
 		for (int j = 0; j < COPIES; j++)
 			close(fds[i][j]);
 	after = luo_free_kib();
-	ksft_test_result(huge_surplus() == 0, "closing them frees the surplus huge pages\n");
+	ksft_test_result(pool_2m("free_hugepages") == BOOT_POOL + COPIES &&
+			 pool_2m("surplus_hugepages") == 0,
+			 "closing them frees their huge pages into the pool\n");
 	ksft_test_result(after - before >= restored_kib * 3 / 4,
 			 "closing the restored memfds frees their %ld KiB: free %ld -> %ld KiB\n",
 			 restored_kib, before, after);

@@ -10,11 +10,12 @@
  * resized, fallocated, punched nor sealed, and fills one hole after
  * PREPARE (FREEZE must see it). Kernels 2 and 3 restore both, check every
  * byte, size, position and seals, and the hugetlb counters of both sizes
- * before restore, after restore and after FINISH: the restored pages are
- * surplus pages of their size, nothing else moves. Kernel 3 preserves a
+ * before restore, after restore and after FINISH: the restored pages join
+ * the pool of their size in use, nothing else moves. Kernel 3 preserves a
  * third file it never gets back, and loads the last kernel without any
  * hugepages= option. Kernel 4 restores both into no pool, FINISH frees
- * the third, and closing the files brings every counter back to zero.
+ * the third, closing the files leaves their pages free in the pool, and
+ * shrinking the pools brings every counter back to zero.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -143,10 +144,10 @@ static int fill(int fd, size_t size, uint64_t seed, int small)
 	return munmap(p, size);
 }
 
-/* The counters of a page size with `restored` pages restored into a pool of `pool`. */
+/* The counters of a page size with `restored` pages restored beside a pool of `pool`. */
 static struct pool restored_into(long pool, long restored)
 {
-	return (struct pool){ pool + restored, pool, 0, restored };
+	return (struct pool){ pool + restored, pool, 0, 0 };
 }
 
 /* Pages of the small memfd that hold data, LATE_PAGE included. */
@@ -290,7 +291,7 @@ static void stage_next(int stage)
 			 stage);
 	ksft_test_result(pool_is("restored", "1048576kB", restored_into(pool_1g, 1)) &&
 			 pool_is("restored", "2048kB", restored_into(pool_2m, small_pages())),
-			 "restored pages are surplus pages of their size\n");
+			 "restored pages join the pool, in use; no surplus\n");
 	free_before = luo_meminfo("MemFree");
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_FINISH), "FINISH\n");
 	free_after = luo_meminfo("MemFree");
@@ -309,7 +310,7 @@ static void stage_next(int stage)
 
 		ksft_test_result(p != MAP_FAILED &&
 				 pool_is("mapped", "2048kB", (struct pool){ pool_2m + small_pages(),
-					 pool_2m, holes, small_pages() }) &&
+					 pool_2m, holes, 0 }) &&
 				 !munmap(p, SMALL_SIZE),
 				 "mapping reserves the %ld holes, not the restored pages\n", holes);
 	}
@@ -340,9 +341,16 @@ static void stage_next(int stage)
 	}
 	close(giant);
 	close(small);
-	ksft_test_result(pool_is("closed", "1048576kB", restored_into(0, 0)) &&
-			 pool_is("closed", "2048kB", restored_into(0, 0)),
-			 "closing the files gives every page back: all counters 0\n");
+	ksft_test_result(pool_is("closed", "1048576kB", (struct pool){ 1, 1, 0, 0 }) &&
+			 pool_is("closed", "2048kB",
+				 (struct pool){ small_pages(), small_pages(), 0, 0 }) &&
+			 !luo_write_file("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+					 "0") &&
+			 !luo_write_file("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+					 "0") &&
+			 pool_is("shrunk", "1048576kB", restored_into(0, 0)) &&
+			 pool_is("shrunk", "2048kB", restored_into(0, 0)),
+			 "closing the files frees their pages into the pool, which gives them back\n");
 }
 
 int main(int argc, char **argv)

@@ -505,6 +505,17 @@ impl Drop for NewMemfd {
 mod tests {
     use super::*;
 
+    /// `held` has the runs `want`: (index, first page frame, folios).
+    fn assert_runs(held: &HeldFolios, want: &[(u64, u64, u64)]) {
+        assert_eq!(held.runs().len(), want.len());
+        for (run, want) in held.runs().iter().zip(want) {
+            assert_eq!(
+                (run.index(), run.folios().pfn(), run.folios().count()),
+                *want
+            );
+        }
+    }
+
     /// Runs continue where the file and the memory both continue, up to
     /// the most folios a run may have; a hole starts a new run.
     #[test]
@@ -519,13 +530,7 @@ mod tests {
         // Continues in memory, after a hole in the file.
         held.push(4, pages.split_front(1), 2)?;
         let want = [(0, pfn, 2), (2, pfn + 2, 1), (4, pfn + 3, 1)];
-        assert_eq!(held.runs().len(), want.len());
-        for (run, want) in held.runs().iter().zip(want) {
-            assert_eq!(
-                (run.index(), run.folios().pfn(), run.folios().count()),
-                want
-            );
-        }
+        assert_runs(&held, &want);
         Ok(())
     }
 
@@ -539,13 +544,7 @@ mod tests {
         held.push(0, pages.split_front(2), 3)?;
         held.push(2, pages.split_front(6), 3)?;
         let want = [(0, pfn, 3), (3, pfn + 3, 3), (6, pfn + 6, 2)];
-        assert_eq!(held.runs().len(), want.len());
-        for (run, want) in held.runs().iter().zip(want) {
-            assert_eq!(
-                (run.index(), run.folios().pfn(), run.folios().count()),
-                want
-            );
-        }
+        assert_runs(&held, &want);
         Ok(())
     }
 }

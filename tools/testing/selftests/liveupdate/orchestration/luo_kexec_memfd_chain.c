@@ -106,16 +106,4 @@ static void stage_next(int stage)
 			 KERNELS - 1, lo, hi);
 }
 
-int main(int argc, char **argv)
-{
-	int stage = argc > 1 ? atoi(argv[1]) : 0;
-
-	ksft_print_header();
-	if (stage == 1)
-		stage_first();
-	else if (stage >= 2 && stage <= KERNELS)
-		stage_next(stage);
-	else
-		ksft_exit_fail_msg("usage: %s <stage 1..%d>\n", argv[0], KERNELS);
-	ksft_finished();
-}
+LUO_KEXEC_CHAIN_MAIN(KERNELS, stage_first, stage_next)

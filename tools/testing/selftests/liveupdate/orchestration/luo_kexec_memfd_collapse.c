@@ -70,7 +70,7 @@ static void stage1(void)
 		maps[i] = files[i] < 0 ? MAP_FAILED : map_aligned(files[i]);
 		ok = ok && maps[i] != MAP_FAILED && !luo_fd_preserve(fd, files[i], TOKEN + i);
 	}
-	ksft_test_result(ok, "%d memfds of %d MiB in small pages, mapped\n", NR_FILES,
+	ksft_test_result(ok, "%d memfds of %lu MiB in small pages, mapped\n", NR_FILES,
 			 SIZE / SZ_1M);
 	/* MADV_COLLAPSE needs huge pages allowed in shmem. */
 	luo_write_file(THP_SHMEM, "advise");

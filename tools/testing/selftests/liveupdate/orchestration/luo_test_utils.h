@@ -246,4 +246,25 @@ int main(int argc, char **argv)						\
 	ksft_finished();						\
 }
 
+/*
+ * main() of a kexec test of `kernels` stages that carries its files along:
+ * "PROG 1" runs first(), "PROG N" for N = 2..kernels runs next(N).
+ */
+#define LUO_KEXEC_CHAIN_MAIN(kernels, first, next)			\
+int main(int argc, char **argv)						\
+{									\
+	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
+									\
+	*luo_stage_argv() = argv;					\
+	ksft_print_header();						\
+	if (stage == 1)							\
+		first();						\
+	else if (stage >= 2 && stage <= (kernels))			\
+		next(stage);						\
+	else								\
+		ksft_exit_fail_msg("usage: %s <stage 1..%d>\n", argv[0],	\
+				   (kernels));				\
+	ksft_finished();						\
+}
+
 #endif /* _LUO_TEST_UTILS_H */

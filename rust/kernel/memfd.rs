@@ -476,8 +476,8 @@ impl NewMemfd {
         let first = usize::try_from(pages.get().pfn()).map_err(|_| EFBIG)?;
         let nr = usize::try_from(pages.get().count()).map_err(|_| EFBIG)?;
         let mut added = 0;
-        // SAFETY: The file is a shmem memfd nobody else sees; `first` is the page frame of the first
-        // of `nr` physically contiguous pages with one reference each that nothing else uses
+        // SAFETY: The file is a shmem memfd nobody else sees; `first` is the page frame of the
+        // first of `nr` physically contiguous pages with one reference each that nothing else uses
         // (`Restored`); the call consumes the first `added`.
         let ret = unsafe {
             bindings::memfd_luo_add_pages(self.file.as_ptr(), first, nr, start, &mut added)

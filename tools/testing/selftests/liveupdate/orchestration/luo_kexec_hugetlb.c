@@ -42,6 +42,7 @@
 #define LATE_PAGE	5
 #define LATE_BYTE	0x42
 #define NEXT_INITRD	"/tmp/next-initrd.cpio"
+#define SYSFS_HUGE	"/sys/kernel/mm/hugepages/hugepages-"
 
 /* The 2 MiB pages of the small memfd that stay holes. */
 static int is_hole(size_t page)
@@ -90,7 +91,7 @@ static long hp_read(const char *size, const char *what)
 {
 	char path[128], buf[32] = "";
 
-	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%s/%s", size, what);
+	snprintf(path, sizeof(path), SYSFS_HUGE "%s/%s", size, what);
 	if (luo_read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	return atol(buf);
@@ -344,10 +345,8 @@ static void stage_next(int stage)
 	ksft_test_result(pool_is("closed", "1048576kB", (struct pool){ 1, 1, 0, 0 }) &&
 			 pool_is("closed", "2048kB",
 				 (struct pool){ small_pages(), small_pages(), 0, 0 }) &&
-			 !luo_write_file("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
-					 "0") &&
-			 !luo_write_file("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
-					 "0") &&
+			 !luo_write_file(SYSFS_HUGE "1048576kB/nr_hugepages", "0") &&
+			 !luo_write_file(SYSFS_HUGE "2048kB/nr_hugepages", "0") &&
 			 pool_is("shrunk", "1048576kB", restored_into(0, 0)) &&
 			 pool_is("shrunk", "2048kB", restored_into(0, 0)),
 			 "closing the files frees their pages into the pool, which gives them back\n");

@@ -253,17 +253,16 @@ int main(int argc, char **argv)						\
 #define LUO_KEXEC_CHAIN_MAIN(kernels, first, next)			\
 int main(int argc, char **argv)						\
 {									\
-	int stage = argc > 1 ? atoi(argv[1]) : 0;			\
+	int stage = argc > 1 ? atoi(argv[1]) : 0, last = (kernels);	\
 									\
 	*luo_stage_argv() = argv;					\
 	ksft_print_header();						\
 	if (stage == 1)							\
 		first();						\
-	else if (stage >= 2 && stage <= (kernels))			\
+	else if (stage >= 2 && stage <= last)				\
 		next(stage);						\
 	else								\
-		ksft_exit_fail_msg("usage: %s <stage 1..%d>\n", argv[0],	\
-				   (kernels));				\
+		ksft_exit_fail_msg("usage: %s <stage 1..%d>\n", argv[0], last); \
 	ksft_finished();						\
 }
 

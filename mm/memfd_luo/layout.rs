@@ -84,14 +84,6 @@ impl Kind {
             _ => None,
         }
     }
-
-    /// The largest order of a folio a run may hold.
-    pub(crate) fn max_run_order(self) -> u32 {
-        match self {
-            Kind::Shmem => MAX_SHMEM_FOLIO_ORDER,
-            Kind::Hugetlb => MAX_HUGETLB_ORDER,
-        }
-    }
 }
 
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"MFD1");

@@ -7,7 +7,7 @@ use crate::layout::{
     le32, le64, write_header, FileInfo, Kind, Run, ALL_SEALS, HEADER_SIZE, MAGIC, MAX_CHUNK_RUNS,
     MAX_COUNT, PAGE_SIZE, RUN_SIZE,
 };
-use kernel::{alloc::KVVec, prelude::*};
+use kernel::{alloc::KVVec, memfd::MAX_SHMEM_FOLIO_ORDER, prelude::*};
 
 /// Checks the chunks of one file, one after the other, as they come: the
 /// part of reading a hand-over that needs no memory from KHO, so that KUnit
@@ -77,7 +77,7 @@ impl ChunkParser {
             let at = HEADER_SIZE + j * RUN_SIZE;
             let run = Run::decode(&b[at..at + RUN_SIZE]).ok_or("bad run")?;
             let fits = match self.kind {
-                Kind::Shmem => run.order <= self.kind.max_run_order(),
+                Kind::Shmem => run.order <= MAX_SHMEM_FOLIO_ORDER,
                 Kind::Hugetlb => run.order == self.info.order && !run.as_pages,
             };
             if !fits {

@@ -51,6 +51,10 @@ SUITES = [
     ('fault_inject', 'run', ORCH + ' hugepagesz=2M hugepages=4', ['kselftest/luo_fault_inject'],
      [], {'allow': [KHO_DEBUGFS_ENOMEM]}),
     ('disabled', 'run', '', ['kselftest/liveupdate_disabled']),
+    # without KHO (kho=off here; in production, KHO could not reserve its
+    # scratch area) neither uAPI has anything to hand over with: no LUO
+    ('disabled_no_kho', 'run', ORCH + ' kho=off', ['kselftest/liveupdate_disabled']),
+    ('disabled_no_kho_sessions', 'run', SESSIONS + ' kho=off', ['kselftest/liveupdate_disabled']),
     # the Rust sample as a module: rmmod during an update
     ('modules', 'run', ORCH, ['kselftest/luo_module']),
     # a 32-bit agent: every ioctl through compat_ioctl

@@ -66,8 +66,9 @@ pub(crate) unsafe extern "C" fn luo_cmdline_set(value: bindings::luo_cmdline) {
 /// Called once, from process context during boot.
 #[export]
 pub(crate) unsafe extern "C" fn luo_early_init() -> c_int {
-    // Sessions live in KHO alone: without it, as in Linux 7.3, no LUO.
-    if uapi() == Uapi::Sessions && !kho::is_enabled() {
+    // Everything either uAPI hands over lives in KHO: without it (`kho=off`,
+    // or no room for KHO's scratch area), as in Linux 7.3, no LUO.
+    if enabled() && !kho::is_enabled() {
         pr_warn!("disabling live update: KHO is disabled\n");
         ENABLED.store(false, Relaxed);
     }

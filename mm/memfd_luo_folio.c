@@ -5,6 +5,7 @@
  * See include/linux/memfd_luo.h.
  */
 
+#include <linux/delay.h>
 #include <linux/fault-inject.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -239,6 +240,8 @@ static int memfd_luo_split_unpinnable(struct address_space *mapping, pgoff_t fir
 
 /* Folios moved out of CMA or ZONE_MOVABLE per memfd_pin_folios() call. */
 #define MEMFD_LUO_MOVE_BATCH 32
+/* Times a split that finds a folio busy is tried again. */
+#define MEMFD_LUO_SPLIT_TRIES 10
 /* Folios looked at per call, between RCU read sections. */
 #define MEMFD_LUO_WALK_BATCH 4096
 
@@ -294,6 +297,7 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 	loff_t size = i_size_read(file_inode(file));
 	pgoff_t next = first;
 	bool split_done = false;
+	unsigned int tries;
 	pgoff_t off;
 	long ret, i;
 	int err = 0;
@@ -307,10 +311,23 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 			break;
 		/*
 		 * No huge page left outside CMA to move a large folio to:
-		 * split it and move its pages; retry once.
+		 * split it and move its pages; retry once. A split fails with
+		 * -EAGAIN while someone else holds a reference for a while (a
+		 * per-CPU LRU batch, khugepaged's collapse at work next to it,
+		 * the failed migration's own putback): wait a little longer
+		 * each time, up to about 0.1 s, as migration itself retries.
 		 */
 		split_done = true;
-		ret = memfd_luo_split_unpinnable(file->f_mapping, first, last);
+		for (tries = 0;; tries++) {
+			ret = memfd_luo_split_unpinnable(file->f_mapping, first, last);
+			if (ret != -EAGAIN || tries == MEMFD_LUO_SPLIT_TRIES)
+				break;
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			if (!tries)
+				lru_add_drain_all();
+			msleep(2 * tries + 1);
+		}
 		if (ret)
 			return ret;
 	}

@@ -151,12 +151,15 @@ struct memfd_luo_folios {
  * file holds is taken; a page out on swap is read back first. A folio in
  * memory where it may not stay (CMA, such as KHO scratch, or ZONE_MOVABLE)
  * is migrated by memfd_pin_folios() first (a hugetlbfs huge page whole,
- * if a huge page is free outside CMA to take it, else -ENOMEM). A folio that fallocate reserved
- * but nobody wrote is zeroed and marked up to date, so that it can be handed
- * over as it reads. The caller drops the references with folio_put().
+ * if a huge page is free outside CMA to take it, else -ENOMEM; a shmem
+ * large folio split into small ones if none is). A folio that fallocate
+ * reserved but nobody wrote is zeroed and marked up to date, so that it can
+ * be handed over as it reads. The caller drops the references with
+ * folio_put().
  *
  * Return: the number of entries written, 0 when there is nothing left, or
- * a negative errno (then nothing is held from this call).
+ * a negative errno (then nothing is held from this call): -EAGAIN if a
+ * large folio that must be split stayed busy, -ENOMEM, -EINTR.
  */
 long memfd_luo_hold_folios(struct file *file, pgoff_t *start, pgoff_t end,
 			   struct memfd_luo_folios *folios, unsigned int max);

@@ -10,6 +10,7 @@
 #include <linux/falloc.h>
 #include <sys/mount.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
@@ -259,6 +260,80 @@ TEST_F(memfd, refused_and_taken_files)
 	EXPECT_EQ(0, luo_fd_preserve(self->fd, huge, 3));
 	EXPECT_EQ(0, luo_fd_unpreserve(self->fd, 3));
 	close(huge);
+	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
+}
+
+static long blocks(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? -errno : (long)st.st_blocks;
+}
+
+/*
+ * Truncating a frozen hugetlb memfd to its own size changes nothing: it
+ * must not drop what fallocate(FALLOC_FL_KEEP_SIZE) put past EOF before
+ * PREPARE, or the count of huge pages FREEZE compares with PREPARE's
+ * would hide a hole filled in between. (shmem counts every page ever
+ * allocated, which truncation does not lower.)
+ */
+TEST_F(memfd, same_size_truncate_while_frozen_changes_nothing)
+{
+	long before;
+	int huge;
+
+	luo_write_file("/proc/sys/vm/nr_hugepages", "2");
+	huge = memfd_create("luo_huge", MFD_HUGETLB);
+	ASSERT_LE(0, huge) TH_LOG("memfd_create(MFD_HUGETLB): %s", strerror(errno));
+	ASSERT_EQ(0, ftruncate(huge, 2 * SZ_1M));
+	ASSERT_EQ(0, fallocate(huge, FALLOC_FL_KEEP_SIZE, 2 * SZ_1M, 2 * SZ_1M));
+	before = blocks(huge);
+	EXPECT_EQ((long)(2 * SZ_1M / 512), before);
+	ASSERT_EQ(0, luo_fd_preserve(self->fd, huge, 2));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(0, ftruncate(huge, 2 * SZ_1M));
+	EXPECT_EQ(before, blocks(huge));
+	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
+	close(huge);
+	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
+}
+
+/*
+ * An O_TMPFILE file is preserved while it has no name; one given after
+ * PREPARE (linkat()) must not keep CANCEL from thawing it.
+ */
+static void link_after_prepare(struct __test_metadata *_metadata, int luo,
+			       const char *fstype, long size)
+{
+	char path[64];
+	int tmp;
+
+	ASSERT_EQ(0, mount("none", TMPFS_DIR, fstype, 0, NULL));
+	tmp = open(TMPFS_DIR, O_TMPFILE | O_RDWR, 0600);
+	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE on %s: %s", fstype, strerror(errno));
+	ASSERT_EQ(0, ftruncate(tmp, size));
+	ASSERT_EQ(0, luo_fd_preserve(luo, tmp, TOKEN));
+	ASSERT_EQ(0, luo_set_event(luo, LIVEUPDATE_PREPARE));
+	EXPECT_EQ(-EPERM, ftruncate(tmp, 2 * size) ? -errno : 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", tmp);
+	ASSERT_EQ(0, linkat(AT_FDCWD, path, AT_FDCWD, TMPFS_DIR "/named",
+			    AT_SYMLINK_FOLLOW)) TH_LOG("linkat: %s", strerror(errno));
+	EXPECT_EQ(0, luo_set_event(luo, LIVEUPDATE_CANCEL));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(luo));
+	EXPECT_EQ(0, ftruncate(tmp, 2 * size) ? -errno : 0);
+	EXPECT_EQ(0, luo_fd_unpreserve(luo, TOKEN));
+	close(tmp);
+	unlink(TMPFS_DIR "/named");
+	umount(TMPFS_DIR);
+}
+
+TEST_F(memfd, named_after_prepare_is_thawed_by_cancel)
+{
+	mkdir("/tmp", 0755);
+	mkdir(TMPFS_DIR, 0755);
+	link_after_prepare(_metadata, self->fd, "tmpfs", SIZE);
+	luo_write_file("/proc/sys/vm/nr_hugepages", "2");
+	link_after_prepare(_metadata, self->fd, "hugetlbfs", 2 * SZ_1M);
 	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
 }
 

@@ -16,7 +16,6 @@
 #include <linux/memfd_luo.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
-#include <linux/swap.h>
 #include <linux/xarray.h>
 
 #include "internal.h"
@@ -310,12 +309,14 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 		if (ret != -ENOMEM || split_done || is_file_hugepages(file))
 			break;
 		/*
-		 * No huge page left outside CMA to move a large folio to:
-		 * split it and move its pages; retry once. A split fails with
-		 * -EAGAIN while someone else holds a reference for a while (a
-		 * per-CPU LRU batch, khugepaged's collapse at work next to it,
-		 * the failed migration's own putback): wait a little longer
-		 * each time, up to about 0.1 s, as migration itself retries.
+		 * A large folio did not move whole (memfd_pin_folios() says
+		 * -ENOMEM for any folio migrate_pages() gave up on: no huge
+		 * page free outside CMA, or busy): split it and move its pages;
+		 * retry once. A split fails with -EAGAIN while someone holds
+		 * one more reference for a moment: MADV_COLLAPSE, next to it,
+		 * unlocks a folio just before it drops its reference, and the
+		 * split waiting for the lock comes in between. Wait a little
+		 * longer each time, about 0.1 s in all, before giving up.
 		 */
 		split_done = true;
 		for (tries = 0;; tries++) {
@@ -324,9 +325,7 @@ static long memfd_luo_move_folios(struct file *file, pgoff_t first, pgoff_t last
 				break;
 			if (fatal_signal_pending(current))
 				return -EINTR;
-			if (!tries)
-				lru_add_drain_all();
-			msleep(2 * tries + 1);
+			fsleep((2 * tries + 1) * USEC_PER_MSEC);
 		}
 		if (ret)
 			return ret;

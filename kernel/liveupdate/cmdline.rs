@@ -47,6 +47,19 @@ pub(crate) fn uapi() -> Uapi {
     }
 }
 
+/// Turns live update off if KHO is off, and tells whether it stays on.
+///
+/// Everything either uAPI hands over lives in KHO: without it (`kho=off`,
+/// no room for KHO's scratch area, or `kho_init()` failing at
+/// `fs_initcall`, after [`luo_early_init`]), as in Linux 7.3, no LUO.
+pub(crate) fn require_kho() -> bool {
+    if enabled() && !kho::is_enabled() {
+        pr_warn!("disabling live update: KHO is disabled\n");
+        ENABLED.store(false, Relaxed);
+    }
+    enabled()
+}
+
 /// Records the value of `liveupdate=`.
 ///
 /// # Safety
@@ -66,12 +79,7 @@ pub(crate) unsafe extern "C" fn luo_cmdline_set(value: bindings::luo_cmdline) {
 /// Called once, from process context during boot.
 #[export]
 pub(crate) unsafe extern "C" fn luo_early_init() -> c_int {
-    // Everything either uAPI hands over lives in KHO: without it (`kho=off`,
-    // or no room for KHO's scratch area), as in Linux 7.3, no LUO.
-    if enabled() && !kho::is_enabled() {
-        pr_warn!("disabling live update: KHO is disabled\n");
-        ENABLED.store(false, Relaxed);
-    }
+    require_kho();
     match orchestrator::init() {
         Ok(()) => {
             if let Some(luo) = orchestrator::luo() {

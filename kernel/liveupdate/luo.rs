@@ -70,7 +70,8 @@ struct LiveUpdateModule {
 
 impl kernel::Module for LiveUpdateModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        if !cmdline::enabled() {
+        // KHO may have failed to start since the early check.
+        if !cmdline::require_kho() {
             return Ok(Self { _device: None });
         }
         let luo = orchestrator::luo().ok_or(ENOMEM)?;

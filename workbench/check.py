@@ -142,11 +142,17 @@ def warning_re(kernel, allowed):
     source = os.path.join(os.path.dirname(kernel), '../../../source', path)
     try:
         with open(source) as f:
-            for number, line in enumerate(f, 1):
-                if text in line:
-                    return r'WARNING: %s:%d ' % (re.escape(path), number)
+            lines = f.read().split('\n')
     except OSError:
-        pass
+        return r'(?!)'
+    for first, line in enumerate(lines):
+        if text in line:
+            # gcc names the statement's first line, clang may name a later one.
+            last = first
+            while last < len(lines) - 1 and not lines[last].rstrip().endswith(';'):
+                last += 1
+            numbers = '|'.join(str(n + 1) for n in range(first, last + 1))
+            return r'WARNING: %s:(%s) ' % (re.escape(path), numbers)
     return r'(?!)'
 
 

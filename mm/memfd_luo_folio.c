@@ -16,6 +16,7 @@
 #include <linux/memfd_luo.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
+#include <linux/swap.h>
 #include <linux/xarray.h>
 
 #include "internal.h"

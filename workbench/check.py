@@ -28,7 +28,8 @@ import vmrun
 # "PROG -s {stage}" runs "PROG -s 1", then "PROG -s 2"),
 # optionally more files the programs need in /bin (not run by the plan),
 # and options: {'mem': '6G'} for a VM of another size than 1G,
-# {'allow': [REGEX]} for kernel reports the suite provokes on purpose
+# {'allow': [(FILE, SOURCE TEXT)]} for a kernel warning the suite provokes
+# on purpose at that statement (warning_re, check_splats)
 # The kernel command lines of the two uAPIs of /dev/liveupdate: the
 # orchestration uAPI our own tests speak, and Linux 7.3's session uAPI,
 # which liveupdate=on keeps selecting as in 7.3.

@@ -11,7 +11,6 @@
 #include <linux/memfd.h>
 #include <sys/mount.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "../../kselftest_harness.h"
 #include "luo_test_utils.h"
@@ -26,11 +25,17 @@
 
 #define TMPFS_DIR "/tmp/luo_tmpfs"
 
-static int mount_tmpfs(void)
+/* A file system of @fstype (tmpfs, hugetlbfs) mounted at TMPFS_DIR. */
+static int mount_fs(const char *fstype)
 {
 	mkdir("/tmp", 0755);
 	mkdir(TMPFS_DIR, 0755);
-	return mount("tmpfs", TMPFS_DIR, "tmpfs", 0, NULL) ? -errno : 0;
+	return mount("none", TMPFS_DIR, fstype, 0, NULL) ? -errno : 0;
+}
+
+static int mount_tmpfs(void)
+{
+	return mount_fs("tmpfs");
 }
 
 FIXTURE(memfd)
@@ -249,7 +254,7 @@ TEST_F(memfd, refused_and_taken_files)
 	umount(TMPFS_DIR);
 
 	/* A hugetlbfs file with a name: hugetlb, but not anonymous. */
-	ASSERT_EQ(0, mount("none", TMPFS_DIR, "hugetlbfs", 0, NULL));
+	ASSERT_EQ(0, mount_fs("hugetlbfs"));
 	huge = open(TMPFS_DIR "/linked", O_CREAT | O_RDWR, 0600);
 	ASSERT_LE(0, huge);
 	EXPECT_EQ(-EOPNOTSUPP, luo_fd_preserve(self->fd, huge, 3));
@@ -265,13 +270,6 @@ TEST_F(memfd, refused_and_taken_files)
 	EXPECT_EQ(0, luo_fd_unpreserve(self->fd, 3));
 	close(huge);
 	luo_write_file("/proc/sys/vm/nr_hugepages", "0");
-}
-
-static long blocks(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) ? -errno : (long)st.st_blocks;
 }
 
 /*
@@ -291,12 +289,12 @@ TEST_F(memfd, same_size_truncate_while_frozen_changes_nothing)
 	ASSERT_LE(0, huge) TH_LOG("memfd_create(MFD_HUGETLB): %s", strerror(errno));
 	ASSERT_EQ(0, ftruncate(huge, 2 * SZ_1M));
 	ASSERT_EQ(0, fallocate(huge, FALLOC_FL_KEEP_SIZE, 2 * SZ_1M, 2 * SZ_1M));
-	before = blocks(huge);
-	EXPECT_EQ((long)(2 * SZ_1M / 512), before);
+	before = luo_file_pages(huge);
+	EXPECT_EQ((long)(2 * SZ_1M / LUO_PAGE_SIZE), before);
 	ASSERT_EQ(0, luo_fd_preserve(self->fd, huge, 2));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_PREPARE));
 	EXPECT_EQ(0, ftruncate(huge, 2 * SZ_1M));
-	EXPECT_EQ(before, blocks(huge));
+	EXPECT_EQ(before, luo_file_pages(huge));
 	ASSERT_EQ(0, luo_set_event(self->fd, LIVEUPDATE_CANCEL));
 	close(huge);
 }
@@ -311,7 +309,7 @@ static void link_after_prepare(struct __test_metadata *_metadata, int luo,
 	char path[64];
 	int tmp;
 
-	ASSERT_EQ(0, mount("none", TMPFS_DIR, fstype, 0, NULL));
+	ASSERT_EQ(0, mount_fs(fstype));
 	tmp = open(TMPFS_DIR, O_TMPFILE | O_RDWR, 0600);
 	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE on %s: %s", fstype, strerror(errno));
 	ASSERT_EQ(0, ftruncate(tmp, size));
@@ -332,8 +330,6 @@ static void link_after_prepare(struct __test_metadata *_metadata, int luo,
 
 TEST_F(memfd, named_after_prepare_is_thawed_by_cancel)
 {
-	mkdir("/tmp", 0755);
-	mkdir(TMPFS_DIR, 0755);
 	link_after_prepare(_metadata, self->fd, "tmpfs", SIZE);
 	/* Its size takes no huge page. */
 	link_after_prepare(_metadata, self->fd, "hugetlbfs", 2 * SZ_1M);

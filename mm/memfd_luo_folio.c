@@ -168,16 +168,23 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			err = -ENOMEM;
 			break;
 		}
-		/* Set the folios up as for shmem_add_to_page_cache(). */
+		/*
+		 * Set the folios up as for shmem_add_to_page_cache(), dirty
+		 * already (shmem's dirty_folio only sets the flag): nobody
+		 * else sees them yet. A batch stays on one node.
+		 */
 		for (ready = 0; ready < n; ready++) {
 			struct folio *folio = pfn_folio(pfn + done + ready);
 
+			if (ready && folio_nid(folio) != folio_nid(folios[0]))
+				break;
 			err = mem_cgroup_charge(folio, NULL, gfp);
 			if (err)
 				break;
 			__folio_set_locked(folio);
 			__folio_set_swapbacked(folio);
 			__folio_mark_uptodate(folio);
+			__set_bit(PG_dirty, folio_flags(folio, 0));
 			folios[ready] = folio;
 		}
 		if (ready) {
@@ -186,18 +193,19 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 			if (!err)
 				err = ret;
 		}
+
+		folios_add_lru_new(folios, in);
 		for (i = 0; i < ready; i++) {
 			struct folio *folio = folios[i];
 
 			if (i < in) {
-				folio_mark_dirty(folio);
-				folio_add_lru(folio);
+				/* The page cache has taken over our reference. */
 				folio_unlock(folio);
-				folio_put(folio);
 				continue;
 			}
 			/* Prepared but not added: back to how the caller gave it. */
 			mem_cgroup_uncharge(folio);
+			__folio_clear_dirty(folio);
 			folio_clear_uptodate(folio);
 			__folio_clear_swapbacked(folio);
 			__folio_clear_locked(folio);

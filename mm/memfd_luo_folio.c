@@ -162,7 +162,7 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 	int err = 0;
 
 	while (done < nr && !err) {
-		unsigned int n = min(nr - done, MEMFD_LUO_BATCH), ready, in = 0, i;
+		unsigned int n = min(nr - done, MEMFD_LUO_BATCH), ready, charged, in = 0, i;
 
 		if (memfd_luo_should_fail()) {
 			err = -ENOMEM;
@@ -174,18 +174,29 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 		 * else sees them yet. A batch stays on one node.
 		 */
 		for (ready = 0; ready < n; ready++) {
-			struct folio *folio = pfn_folio(pfn + done + ready);
+			folios[ready] = pfn_folio(pfn + done + ready);
+			if (ready && folio_nid(folios[ready]) != folio_nid(folios[0]))
+				break;
+		}
+		/*
+		 * One charge for the batch; near the memory cgroup's limit,
+		 * one per folio, so that it reclaims (or stops) as for faults.
+		 */
+		if (mem_cgroup_charge_new_folios(folios, ready, gfp)) {
+			for (charged = 0; charged < ready; charged++) {
+				err = mem_cgroup_charge(folios[charged], NULL, gfp);
+				if (err)
+					break;
+			}
+			ready = charged;
+		}
+		for (i = 0; i < ready; i++) {
+			struct folio *folio = folios[i];
 
-			if (ready && folio_nid(folio) != folio_nid(folios[0]))
-				break;
-			err = mem_cgroup_charge(folio, NULL, gfp);
-			if (err)
-				break;
 			__folio_set_locked(folio);
 			__folio_set_swapbacked(folio);
 			__folio_mark_uptodate(folio);
 			__set_bit(PG_dirty, folio_flags(folio, 0));
-			folios[ready] = folio;
 		}
 		if (ready) {
 			int ret = shmem_add_folios_to_page_cache(folios, ready, mapping,

@@ -34,8 +34,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmrun  # noqa: E402
 
-CASES = ['dense64', 'dense256', 'dense1024', 'sparse256', 'many1000', 'huge2m1024',
-         'huge1g1024']
+CASES = ['dense64', 'dense256', 'dense1024', 'dense4096', 'sparse256', 'many1000',
+         'huge2m1024', 'huge1g1024']
+# The dense cases, one fully written memfd each, by size in GiB: the points
+# the per-GiB slopes are fitted to.
+DENSE_GIB = {'dense64': 1 / 16, 'dense256': 1 / 4, 'dense1024': 1, 'dense4096': 4}
 # The hugetlb cases: 1 GiB on 2 MiB or 1 GiB pages, in a pool the command
 # line sets aside (both kernels get it; the next one's may fail to find a
 # free 1 GiB block for its gigantic page, which costs nothing here), and
@@ -45,8 +48,10 @@ CASES = ['dense64', 'dense256', 'dense1024', 'sparse256', 'many1000', 'huge2m102
 # LUO, off.
 CASE_APPEND = {'huge2m1024': 'hugepagesz=2M hugepages=512',
                'huge1g1024': 'hugepagesz=1G hugepages=1'}
-CASE_MEM = {'huge2m1024': '4G', 'huge1g1024': '8G'}
-KV_RE = re.compile(r'(\w+)=(\S+)')
+CASE_MEM = {'huge2m1024': '4G', 'huge1g1024': '8G', 'dense4096': '8G'}
+# A kernel line can land in the middle of a guest's line on the serial
+# console, and starts with '['.
+KV_RE = re.compile(r'(\w+)=([^\s\[]+)')
 FROZEN_RE = re.compile(r'liveupdate: frozen in (\d+) us')
 RECEIVED_RE = re.compile(r'liveupdate: hand-over received in (\d+) us')
 
@@ -182,22 +187,65 @@ def markdown(rows, sides, cases, path, header):
     print('markdown table: ' + path)
 
 
-def boot_cost(rows, sides):
-    """The next kernel's extra kexec+boot time per preserved GiB, from the
-    dense64 and dense1024 cases. Emulator noise on one boot is a few hundred
-    ms, as large as the effect, so this takes the fastest run of each case,
-    the one least disturbed."""
-    print('\nextra kexec+boot time of the next kernel per preserved GiB '
-          '(fastest dense1024 - fastest dense64; noisy, more runs help)')
-    for s in sides:
-        def fastest(case):
-            v = [r['kexec_ms'] + r['boot_ms'] for r in rows
-                 if r['side'] == s and r['case'] == case and 'boot_ms' in r]
-            return min(v) if v else None
-        small, big = fastest('dense64'), fastest('dense1024')
-        if None in (small, big):
+# (title, value of a run or None): the quantities fitted against file size.
+SLOPES = [
+    ('preserve+prepare', lambda r: r.get('serialize_ms')),
+    ('restore', lambda r: r.get('restore_ms')),
+    ('kexec+boot', lambda r: r['kexec_ms'] + r['boot_ms'] if 'boot_ms' in r else None),
+    ('LUO in blackout', lambda r: r['freeze_ms'] + r['received_us'] / 1000 + r['restore_ms']
+     if {'freeze_ms', 'received_us', 'restore_ms'} <= r.keys() else None),
+    # The blackout as a VM would see it: without the benchmark reading
+    # every byte back.
+    ('blackout-verify', lambda r: r['blackout_ms'] - r['verify_ms']
+     if {'blackout_ms', 'verify_ms'} <= r.keys() else None),
+]
+
+
+def fit(points):
+    """Least squares line through (GiB, ms) points: (ms per GiB, ms at 0)."""
+    xs = [x for x, _ in points]
+    if len(set(xs)) < 2:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(y for _, y in points)
+    slope = (sum((x - mx) * (y - my) for x, y in points)
+             / sum((x - mx) ** 2 for x in xs))
+    return slope, my - slope * mx
+
+
+def dense_points(rows, side, value):
+    return [(DENSE_GIB[r['case']], value(r)) for r in rows
+            if r['side'] == side and r['case'] in DENSE_GIB and value(r) is not None]
+
+
+def slopes(rows, sides, out):
+    """How each phase grows with the preserved memory: a line fitted to
+    every run of the dense cases (64 MiB to 4 GiB), per side, and the ratio
+    of the last side's slope to each other side's. "LUO in blackout" is
+    what LUO itself adds to the blackout: freeze, reading the hand-over at
+    boot and restore (only kernels that report the first two have it)."""
+    names = ['%s/%s' % (sides[-1], s) for s in sides[:-1]]
+    print('\nslopes over the dense cases (%s GiB): ms per GiB [ms at 0 GiB]'
+          % ', '.join('%g' % g for g in sorted(DENSE_GIB.values())))
+    print('  %-17s' % 'phase' + ''.join('%19s' % s for s in sides)
+          + ''.join('%19s' % n for n in names))
+    table = []
+    for title, value in SLOPES:
+        lines = [fit(dense_points(rows, s, value)) for s in sides]
+        if all(line is None for line in lines):
             continue
-        print('  %-10s %8.0f ms/GiB' % (s, (big - small) / (960 / 1024)))
+        rs = ratios([line[0] if line else None for line in lines])
+        print('  %-17s' % title + ''.join(
+            '%19s' % ('%s [%s]' % (fmt(line[0]), fmt(line[1])) if line else '-')
+            for line in lines) + ''.join('%18.2fx' % r if r else '%19s' % '-' for r in rs))
+        table.append((title, lines, rs))
+    with open(os.path.join(out, 'slopes.md'), 'w') as f:
+        f.write('| ms per GiB | %s |\n|---|%s\n' % (' | '.join(sides + names),
+                                                   '---|' * (len(sides) + len(names))))
+        for title, lines, rs in table:
+            f.write('| %s | %s |\n' % (title, ' | '.join(
+                [fmt(line[0]) if line else '-' for line in lines]
+                + ['%.2fx' % r if r else '-' for r in rs])))
+    print('slopes table: ' + os.path.join(out, 'slopes.md'))
 
 
 def breakdown(rows, side):
@@ -221,7 +269,9 @@ def breakdown(rows, side):
     print('  (LUO share: freeze + reading the hand-over at boot, over kexec-to-init)')
 
 
-def chart(summary, sides, cases, path):
+def chart(summary, rows, sides, cases, path):
+    """Top row: every case's medians, side by side. Bottom row: the dense
+    cases' runs against file size, with the fitted lines."""
     try:
         import matplotlib
         matplotlib.use('Agg')
@@ -231,8 +281,8 @@ def chart(summary, sides, cases, path):
         return
     phases = [('serialize_ms', 'preserve + prepare'), ('restore_ms', 'restore'),
               ('kexec_ms', 'kexec->next kernel'), ('blackout_ms', 'blackout')]
-    fig, axes = plt.subplots(1, len(phases), figsize=(4 * len(phases), 4))
-    for ax, (key, title) in zip(axes, phases):
+    fig, axes = plt.subplots(2, len(phases), figsize=(4 * len(phases), 8))
+    for ax, (key, title) in zip(axes[0], phases):
         width = 0.8 / len(sides)
         for i, s in enumerate(sides):
             ys = [next((r[s] for r in summary if r['case'] == c and r['phase'] == key), 0) or 0
@@ -242,7 +292,22 @@ def chart(summary, sides, cases, path):
         ax.set_xticks([x + width * (len(sides) - 1) / 2 for x in range(len(cases))])
         ax.set_xticklabels(cases, rotation=45, ha='right', fontsize=8)
         ax.set_yscale('log')
-    axes[0].legend()
+    axes[0][0].legend()
+    lines = [SLOPES[0], SLOPES[1], SLOPES[2], SLOPES[4]]
+    for ax, (title, value) in zip(axes[1], lines):
+        for i, s in enumerate(sides):
+            points = dense_points(rows, s, value)
+            line = fit(points)
+            if not line:
+                continue
+            color = 'C%d' % i
+            ax.scatter([x for x, _ in points], [y for _, y in points], s=10, color=color)
+            top = max(x for x, _ in points)
+            ax.plot([0, top], [line[1], line[1] + line[0] * top], color=color,
+                    label='%s: %s ms/GiB' % (s, fmt(line[0])))
+        ax.set_title(title + ' (ms) vs GiB preserved', fontsize=10)
+        ax.set_xlabel('GiB in one memfd of 4 KiB pages')
+        ax.legend(fontsize=8)
     fig.suptitle('memfd live update, %s (QEMU TCG; emulator times)' % ' vs '.join(sides))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -274,7 +339,7 @@ def main():
     if args.from_csv:
         with open(args.from_csv) as f:
             for r in csv.DictReader(f):
-                rows.append({k: (v if k in ('side', 'case') else float(v))
+                rows.append({k: (v if k in ('side', 'case') else float(v.rstrip('[')))
                              for k, v in r.items() if v != ''})
         args.runs = len({r['run'] for r in rows})
         cases = [c for c in cases if any(r['case'] == c for r in rows)]
@@ -313,10 +378,10 @@ def main():
                  ' (%s)' % ', '.join('%s/%s' % (names[-1], n) for n in names[:-1])
                  if len(names) > 1 else ''))
     markdown(rows, names, cases, os.path.join(args.out, 'table.md'), header)
-    boot_cost(rows, names)
+    slopes(rows, names, args.out)
     breakdown(rows, names[0])
     if len(names) > 1:
-        chart(summary, names, cases, os.path.join(args.out, 'compare.png'))
+        chart(summary, rows, names, cases, os.path.join(args.out, 'compare.png'))
     print('every run: %s' % os.path.join(args.out, 'runs.csv'))
 
 

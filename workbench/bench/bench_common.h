@@ -6,7 +6,7 @@
  * calls bench_main().
  *
  * Run as "PROG <stage> CASE" in each kernel, where CASE is one of:
- *   dense64, dense256, dense1024   one memfd of that many MiB, fully written
+ *   dense64 ... dense4096          one memfd of that many MiB, fully written
  *   sparse256                      256 MiB with one page in 16 written
  *   many1000                       1000 one-page memfds
  *
@@ -53,6 +53,7 @@ static const struct bench_case bench_cases[] = {
 	{ "dense64", 64 * SZ_1M, 1, 1, 0 },
 	{ "dense256", 256 * SZ_1M, 1, 1, 0 },
 	{ "dense1024", 1024 * SZ_1M, 1, 1, 0 },
+	{ "dense4096", 4096 * SZ_1M, 1, 1, 0 },
 	{ "sparse256", 256 * SZ_1M, 16, 1, 0 },
 	{ "many1000", PAGE, 1, 1000, 0 },
 	{ "huge2m1024", 1024 * SZ_1M, 1, 1, MFD_HUGETLB | MFD_HUGE_2MB },

@@ -26,6 +26,7 @@ use kernel::{
     fs::File,
     liveupdate::{FileHandlerRef, OwnerRef},
     prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
     str::CString,
     sync::aref::ARef,
 };
@@ -111,10 +112,37 @@ pub(crate) struct Handler {
     pub(crate) owner: Option<OwnerRef>,
 }
 
+/// The sessions and tokens, and the files, of the outgoing files: a
+/// hand-over carries thousands of files, and each new one is checked
+/// against them in logarithmic time.
+struct OutgoingKeys {
+    tokens: RBTree<(SessionId, u64), ()>,
+    files: RBTree<usize, ()>,
+}
+
+impl OutgoingKeys {
+    fn file_key(file: &File) -> usize {
+        file.as_ptr() as usize
+    }
+
+    /// Forgets `f`, which leaves the outgoing files.
+    fn forget(&mut self, f: &OutgoingFile) {
+        self.tokens.remove(&(f.session, f.token));
+        self.files.remove(&Self::file_key(&f.file));
+    }
+}
+
 /// The file handlers and the preserved files.
+///
+/// # Invariants
+///
+/// `keys` holds the session and token, and the file, of each of
+/// `outgoing`, and nothing else.
 pub(crate) struct Files {
     handlers: KVec<Handler>,
+    /// In the order preserved.
     outgoing: KVec<OutgoingFile>,
+    keys: OutgoingKeys,
     /// Sorted by session and token.
     incoming: KVec<IncomingFile>,
 }
@@ -136,10 +164,14 @@ fn cancel(handlers: &[Handler], f: &mut OutgoingFile) {
 }
 
 impl Files {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             handlers: KVec::new(),
             outgoing: KVec::new(),
+            keys: OutgoingKeys {
+                tokens: RBTree::new(),
+                files: RBTree::new(),
+            },
             incoming: KVec::new(),
         }
     }
@@ -241,14 +273,15 @@ impl Files {
         token: u64,
         file: ARef<File>,
     ) -> core::result::Result<(), Refused> {
-        if self.outgoing_index(session, token).is_ok() {
+        if self.keys.tokens.get(&(session, token)).is_some() {
             return Err(Refused::Token);
         }
         let same = |f: &ARef<File>| f.as_ptr() == file.as_ptr();
         // In a session, as in Linux 7.3, a restored file is LUO's until its
         // session is finished.
         let restored = |f: &IncomingFile| f.restored.as_ref().is_some_and(same);
-        if self.outgoing.iter().any(|f| same(&f.file))
+        let key = OutgoingKeys::file_key(&file);
+        if self.keys.files.get(&key).is_some()
             || (session != NO_SESSION && self.incoming.iter().any(restored))
         {
             return Err(Refused::File);
@@ -259,6 +292,8 @@ impl Files {
         let handler = self.handlers.iter().find(|h| h.handle.can_preserve(&file));
         let handler = &handler.ok_or(Refused::NoHandler)?.handle;
         let owner = handler.owner().ok_or(EAGAIN)?;
+        let token_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let f = OutgoingFile {
             session,
             token,
@@ -269,12 +304,19 @@ impl Files {
             _owner: owner,
         };
         self.outgoing.push(f, GFP_KERNEL).map_err(Error::from)?;
+        // INVARIANT: the new file's session, token and file, neither there
+        // before (checked above).
+        self.keys
+            .tokens
+            .insert(token_node.into_node((session, token), ()));
+        self.keys.files.insert(file_node.into_node(key, ()));
         Ok(())
     }
 
     /// Drops `token` of `session`, cancelling it first if prepared.
     pub(crate) fn unpreserve(&mut self, session: SessionId, token: u64) -> Result {
         let mut f = self.outgoing.remove(self.outgoing_index(session, token)?)?;
+        self.keys.forget(&f);
         cancel(&self.handlers, &mut f);
         Ok(())
     }
@@ -291,6 +333,7 @@ impl Files {
             .filter(|f| f.session == session)
         {
             cancel(handlers, f);
+            self.keys.forget(f);
             found = true;
         }
         self.outgoing.retain(|f| f.session != session);

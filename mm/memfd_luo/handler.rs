@@ -12,7 +12,7 @@
 use crate::{
     incoming::{Incoming, Taken},
     layout::Kind,
-    outgoing::Outgoing,
+    outgoing::{Outgoing, OutgoingFiles},
     stats::Stats,
 };
 use kernel::{
@@ -30,7 +30,7 @@ use kernel::{
 pub(crate) struct MemfdHandler {
     pub(crate) kind: Kind,
     #[pin]
-    pub(crate) outgoing: Mutex<KVVec<Outgoing>>,
+    pub(crate) outgoing: Mutex<OutgoingFiles>,
     #[pin]
     pub(crate) incoming: Mutex<KVVec<Incoming>>,
     pub(crate) stats: Arc<Stats>,
@@ -40,7 +40,7 @@ impl MemfdHandler {
     pub(crate) fn new(kind: Kind, stats: Arc<Stats>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             kind,
-            outgoing <- new_mutex!(KVVec::new()),
+            outgoing <- new_mutex!(OutgoingFiles::new()),
             incoming <- new_mutex!(KVVec::new()),
             stats,
         })
@@ -109,18 +109,17 @@ impl FileHandler for MemfdHandler {
     fn prepare(&self, file: &File) -> Result<u64> {
         let memfd = self.unlinked_memfd(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
-        if outgoing.iter().any(|o| o.inode == memfd.inode_key()) {
+        if outgoing.has_inode(memfd.inode_key()) {
             // Another file of the same inode is preserved.
             return Err(EBUSY);
         }
-        outgoing.reserve(1, GFP_KERNEL)?;
+        let room = OutgoingFiles::room()?;
         Self::set_frozen(&memfd, true);
         match Outgoing::serialize(&memfd) {
             Ok(o) => {
                 let data = o.data;
                 self.stats.account(&o, true);
-                // Cannot fail: room was reserved above.
-                outgoing.push(o, GFP_KERNEL)?;
+                outgoing.add(room, o);
                 Ok(data)
             }
             Err(e) => {
@@ -134,7 +133,7 @@ impl FileHandler for MemfdHandler {
     fn freeze(&self, file: &File, data: u64) -> Result<u64> {
         let memfd = self.memfd(file).ok_or(EINVAL)?;
         let mut outgoing = self.outgoing.lock();
-        let o = outgoing.iter_mut().find(|o| o.data == data).ok_or(EINVAL)?;
+        let mut o = outgoing.get_mut(data).ok_or(EINVAL)?;
         if memfd.allocs() != o.allocs {
             // Holes were written since PREPARE: preserve the file again;
             // the old references and chunks go.
@@ -150,7 +149,7 @@ impl FileHandler for MemfdHandler {
             };
             self.stats.account(o, false);
             self.stats.account(&again, true);
-            *o = again;
+            o = outgoing.replace(data, again)?;
         }
         o.set_pos(memfd.pos().max(0) as u64);
         #[cfg(CONFIG_LIVEUPDATE_SELFTESTS)]
@@ -164,11 +163,9 @@ impl FileHandler for MemfdHandler {
 
     fn cancel(&self, file: &File, data: u64) {
         let removed = {
+            // The statistics change under the lock.
             let mut outgoing = self.outgoing.lock();
-            let removed = match outgoing.iter().position(|o| o.data == data) {
-                Some(i) => outgoing.remove(i).ok(),
-                None => None,
-            };
+            let removed = outgoing.remove(data);
             if let Some(o) = &removed {
                 self.stats.account(o, false);
             }

@@ -3,7 +3,8 @@
  * memfds across a live update (memfd-v1): stage 1 fills memfds, preserves
  * them and kexecs; stage 2 restores them and checks every byte (a checksum
  * over each whole file, compared with the one of the data stage 1 wrote),
- * size, position, seals and memory use:
+ * size, position, seals and memory use, and that the restored pages are
+ * counted where the kernel counts page cache pages (the LRU, shmem):
  *
  *   0x1          256 MiB of pseudo-random data, sealed against resizing
  *   0x2          256 MiB with one page in 16 written, plus a page written
@@ -131,6 +132,18 @@ static void stage1(void)
 	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
 }
 
+/* KiB on the anonymous LRU lists, where shmem pages are. */
+static long anon_lru_kib(void)
+{
+	return luo_meminfo("Active(anon)") + luo_meminfo("Inactive(anon)");
+}
+
+/* Whether a count moved by @kib, give or take what else the system does. */
+static int moved_by(long delta, long kib)
+{
+	return delta >= kib - 2048 && delta <= kib + 4096;
+}
+
 static int restore(int fd, __u64 token)
 {
 	int file = luo_fd_restore(fd, token);
@@ -151,16 +164,22 @@ static off_t size_of(int file)
 static void stage2(void)
 {
 	int fd = luo_open(), file, ok, keep[3] = { -1, -1, -1 };
-	long free_before, free_after, huge_before;
+	long free_before, free_after, huge_before, lru_before, shmem_before;
 	uint64_t page[LUO_PAGE_SIZE / 8], back[LUO_PAGE_SIZE / 8];
 	uint64_t buf[SMALL_SIZE / 8];
 
-	ksft_set_plan(13);
+	ksft_set_plan(15);
 	if (fd < 0)
 		ksft_exit_fail_msg("cannot open the device\n");
 	ksft_test_result(luo_get_state(fd) == LIVEUPDATE_STATE_UPDATED, "UPDATED\n");
 
+	lru_before = anon_lru_kib();
+	shmem_before = luo_meminfo("Shmem");
 	file = restore(fd, DENSE);
+	ksft_test_result(moved_by(anon_lru_kib() - lru_before, DENSE_SIZE / 1024) &&
+			 moved_by(luo_meminfo("Shmem") - shmem_before, DENSE_SIZE / 1024),
+			 "dense: its pages on the LRU (+%ld KiB) and in Shmem (+%ld KiB)\n",
+			 anon_lru_kib() - lru_before, luo_meminfo("Shmem") - shmem_before);
 	ok = file >= 0 && size_of(file) == DENSE_SIZE &&
 	     luo_file_sum(file, DENSE_SIZE) == luo_stream_sum(11, DENSE_SIZE) &&
 	     lseek(file, 0, SEEK_CUR) == 12345 &&
@@ -235,7 +254,14 @@ static void stage2(void)
 	ksft_test_result(keep[0] >= 0 &&
 			 luo_file_sum(keep[0], DENSE_SIZE) == luo_stream_sum(11, DENSE_SIZE),
 			 "restored files outlive FINISH\n");
-	for (int i = 0; i < 3; i++)
+	lru_before = anon_lru_kib();
+	shmem_before = luo_meminfo("Shmem");
+	close(keep[0]);
+	ksft_test_result(moved_by(lru_before - anon_lru_kib(), DENSE_SIZE / 1024) &&
+			 moved_by(shmem_before - luo_meminfo("Shmem"), DENSE_SIZE / 1024),
+			 "dense closed: its pages leave the LRU (-%ld KiB) and Shmem (-%ld KiB)\n",
+			 lru_before - anon_lru_kib(), shmem_before - luo_meminfo("Shmem"));
+	for (int i = 1; i < 3; i++)
 		close(keep[i]);
 	ksft_test_result(luo_fd_state(fd, LOST, 1) == -ENOENT, "no incoming file left\n");
 }

@@ -149,6 +149,16 @@ static void memfd_luo_make_uptodate(struct folio *folio)
 	folio_unlock(folio);
 }
 
+/* Whether two charged folios are charged to the same memory cgroup. */
+static bool memfd_luo_same_memcg(struct folio *a, struct folio *b)
+{
+#ifdef CONFIG_MEMCG
+	return folio_objcg(a) == folio_objcg(b);
+#else
+	return true;
+#endif
+}
+
 /* The pages of a range go into the page cache this many per lock hold. */
 #define MEMFD_LUO_BATCH 64
 
@@ -181,12 +191,18 @@ int memfd_luo_add_pages(struct file *file, unsigned long pfn, unsigned long nr,
 		/*
 		 * One charge for the batch; near the memory cgroup's limit,
 		 * one per folio, so that it reclaims (or stops) as for faults.
+		 * A batch is one memory cgroup's, and the task may move to
+		 * another between two charges: the batch ends there.
 		 */
 		if (mem_cgroup_charge_new_folios(folios, ready, gfp)) {
 			for (charged = 0; charged < ready; charged++) {
 				err = mem_cgroup_charge(folios[charged], NULL, gfp);
 				if (err)
 					break;
+				if (!memfd_luo_same_memcg(folios[charged], folios[0])) {
+					mem_cgroup_uncharge(folios[charged]);
+					break;
+				}
 			}
 			ready = charged;
 		}

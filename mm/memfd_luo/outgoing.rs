@@ -12,7 +12,6 @@ use kernel::{
     kho::{self, PreservedBuffer},
     memfd::{Backing, HeldFolios, HeldRun, Memfd},
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
 };
 
 /// A file preserved in this kernel.
@@ -149,75 +148,5 @@ impl Run {
         } else {
             kho::unpreserve_folios(held.folios())
         }
-    }
-}
-
-/// The files a handler preserved, by the `u64` handed over for each, and
-/// their inodes, to refuse preserving one twice: thousands of files, each
-/// found in logarithmic time at PREPARE, FREEZE and CANCEL.
-///
-/// # Invariants
-///
-/// `inodes` holds the inode of each file of `by_data`, and nothing else.
-pub(crate) struct OutgoingFiles {
-    by_data: RBTree<u64, Outgoing>,
-    inodes: RBTree<usize, ()>,
-}
-
-/// Room for one more file in [`OutgoingFiles`].
-pub(crate) struct Room(
-    RBTreeNodeReservation<u64, Outgoing>,
-    RBTreeNodeReservation<usize, ()>,
-);
-
-impl OutgoingFiles {
-    pub(crate) fn new() -> Self {
-        Self {
-            by_data: RBTree::new(),
-            inodes: RBTree::new(),
-        }
-    }
-
-    /// Whether a file of `inode` is preserved.
-    pub(crate) fn has_inode(&self, inode: usize) -> bool {
-        self.inodes.get(&inode).is_some()
-    }
-
-    /// Allocates room for one more file, so that adding it cannot fail.
-    pub(crate) fn room() -> Result<Room> {
-        Ok(Room(
-            RBTreeNodeReservation::new(GFP_KERNEL)?,
-            RBTreeNodeReservation::new(GFP_KERNEL)?,
-        ))
-    }
-
-    /// Adds `o`, whose inode has no other file here.
-    pub(crate) fn add(&mut self, room: Room, o: Outgoing) {
-        // INVARIANT: the inode of the file added, and no other.
-        self.inodes.insert(room.1.into_node(o.inode, ()));
-        self.by_data.insert(room.0.into_node(o.data, o));
-    }
-
-    pub(crate) fn get_mut(&mut self, data: u64) -> Option<&mut Outgoing> {
-        self.by_data.get_mut(&data)
-    }
-
-    /// Puts `again`, the same file serialized anew, in the place of the
-    /// file handed over as `data`, which is dropped; `again` is found
-    /// under its own `data` from now on.
-    pub(crate) fn replace(&mut self, data: u64, again: Outgoing) -> Result<&mut Outgoing> {
-        let node = self.by_data.remove_node(&data).ok_or(EINVAL)?;
-        let new = again.data;
-        // INVARIANT: the same inode as the file replaced.
-        self.by_data
-            .insert(node.into_reservation().into_node(new, again));
-        self.by_data.get_mut(&new).ok_or(EINVAL)
-    }
-
-    pub(crate) fn remove(&mut self, data: u64) -> Option<Outgoing> {
-        let o = self.by_data.remove(&data)?;
-        // INVARIANT: the inode of the file removed, which was there once.
-        self.inodes.remove(&o.inode);
-        Some(o)
     }
 }

@@ -52,7 +52,9 @@ impl Stats {
         Ok(())
     }
 
-    /// Counts `o` in (`add`) or out.
+    /// Counts `o` in (`add`) or out. Both handlers share these counters;
+    /// their callers, every callback of either, run under LUO's
+    /// transition mutex, one at a time.
     pub(crate) fn account(&self, o: &Outgoing, add: bool) {
         let counts = [
             (&self.files, 1),

@@ -74,6 +74,9 @@ SUITES = [
     ('kexec_memfd_swap', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_swap']),
     ('kexec_release', 'kexec', ORCH, ['kselftest/luo_kexec_release']),
     ('kexec_memfd_collapse', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_collapse']),
+    # a memfd of 3/5 of the memory: bigger than what the next kernel has
+    # before it is restored
+    ('kexec_memfd_big', 'kexec', ORCH, ['kselftest/luo_kexec_memfd_big']),
     # hugetlb memfds of 1 GiB and 2 MiB pages: a VM big enough for
     # 1 GiB pages beside what is preserved (1 GiB-aligned free blocks).
     ('kexec_hugetlb', 'kexec4', ORCH + ' ' + HUGE_POOLS, ['kselftest/luo_kexec_hugetlb'], [],

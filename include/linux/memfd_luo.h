@@ -35,12 +35,15 @@ int memfd_luo_page_order(struct file *file);
 void memfd_luo_freeze(struct file *file, bool freeze);
 
 /**
- * memfd_luo_reserve - Account the blocks of a memfd being rebuilt, up front.
+ * memfd_luo_reserve - Account the blocks of pages about to go into a memfd
+ * being rebuilt.
  * @file: A shmem file that nobody else uses yet.
- * @pages: The pages it will hold.
+ * @pages: How many pages; call it again for the next ones, once those
+ *	taken back from KHO count as the system's memory again (until
+ *	then, a file bigger than the rest of memory would not fit).
  *
- * Must be followed by memfd_luo_settle() with the same @pages once the
- * folios are in, whether all of them made it or not.
+ * Must be followed by memfd_luo_settle() with the sum of the @pages once
+ * the folios are in, whether all of them made it or not.
  *
  * Return: 0, or -ENOSPC / -ENOMEM.
  */
@@ -50,7 +53,7 @@ int memfd_luo_reserve(struct file *file, long pages);
  * memfd_luo_settle - Count the pages reserved by memfd_luo_reserve() as the
  * file's; the part that did not make it into the page cache is released.
  * @file: The file.
- * @pages: The same number as for memfd_luo_reserve().
+ * @pages: The sum of the numbers given to memfd_luo_reserve().
  */
 void memfd_luo_settle(struct file *file, long pages);
 

@@ -74,7 +74,6 @@ impl MemfdHandler {
                 let backing = incoming.reader.parser.kind.backing(info.order).ok_or(EIO)?;
                 let mut memfd = NewMemfd::new(c"memfd:luo", backing)?;
                 memfd.set_size(info.size)?;
-                memfd.reserve(info.pages)?;
                 memfd
             }
         };

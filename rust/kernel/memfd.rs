@@ -326,11 +326,13 @@ impl Drop for MemfdLock<'_> {
 /// # Invariants
 ///
 /// The file is a memfd of `backing`. `reserved` pages are accounted with
-/// `memfd_luo_reserve()` and not yet settled (only ever for shmem).
+/// `memfd_luo_reserve()` and not yet settled (only ever for shmem), and
+/// `added` of them are in the file.
 pub struct NewMemfd {
     file: ARef<File>,
     backing: Backing,
     reserved: u64,
+    added: u64,
 }
 
 impl NewMemfd {
@@ -363,22 +365,27 @@ impl NewMemfd {
             file,
             backing,
             reserved: 0,
+            added: 0,
         })
     }
 
-    /// Accounts the blocks of `pages` pages at once, before they come in
-    /// one by one; what does not come in is released when this value goes.
-    /// A hugetlb memfd's huge pages are accounted one by one as they come.
-    pub fn reserve(&mut self, pages: u64) -> Result {
-        if self.backing != Backing::Shmem {
+    /// Accounts the blocks of `pages` pages about to come in, beyond those
+    /// accounted that did not come in yet; what is accounted and does not
+    /// come in is released when this value goes. Memory handed over counts
+    /// as the system's once taken back, and a file can be most of it:
+    /// its blocks are accounted as its memory comes back, a run at a time,
+    /// not all before (`ENOSPC`). A hugetlb memfd's huge pages are
+    /// accounted one by one by hugetlbfs.
+    fn reserve(&mut self, pages: u64) -> Result {
+        let spare = self.reserved - self.added;
+        if self.backing != Backing::Shmem || pages <= spare {
             return Ok(());
         }
-        let pages = isize::try_from(pages).map_err(|_| EFBIG)?;
-        self.settle();
+        let more = isize::try_from(pages - spare).map_err(|_| EFBIG)?;
         // SAFETY: The file is a memfd nobody else sees.
-        to_result(unsafe { bindings::memfd_luo_reserve(self.file.as_ptr(), pages) })?;
+        to_result(unsafe { bindings::memfd_luo_reserve(self.file.as_ptr(), more) })?;
         // INVARIANT: Reserved above.
-        self.reserved = pages as u64;
+        self.reserved += more as u64;
         Ok(())
     }
 
@@ -386,7 +393,7 @@ impl NewMemfd {
         if self.reserved != 0 {
             // SAFETY: `reserved` pages were reserved by the type invariants.
             unsafe { bindings::memfd_luo_settle(self.file.as_ptr(), self.reserved as isize) };
-            self.reserved = 0;
+            (self.reserved, self.added) = (0, 0);
         }
     }
 
@@ -423,8 +430,8 @@ impl NewMemfd {
     }
 
     /// Puts `folio`, memory handed over by the previous kernel, into the
-    /// file at page `index`, charged to the current task; its blocks must
-    /// be in [`Self::reserve`]. A hugetlb memfd takes only folios of its
+    /// file at page `index`, charged to the current task, its blocks
+    /// accounted to the file. A hugetlb memfd takes only folios of its
     /// huge page size, which become its huge pages. `EINVAL` for an index
     /// that is not a multiple of the folio's size or a folio that does not
     /// fit, `EEXIST` if the index is taken, `ENOSPC` for a cgroup limit,
@@ -444,6 +451,10 @@ impl NewMemfd {
         if !fits {
             return Err((EINVAL, folio));
         }
+        let pages = 1u64 << folio.get().order();
+        if let Err(e) = self.reserve(pages) {
+            return Err((e, folio));
+        }
         let (file, raw) = (self.file.as_ptr(), folio.get().as_ptr());
         // SAFETY: The file is a memfd nobody else sees, of the backing each call is for;
         // `folio` is a folio with one reference that nothing else uses (`Restored`), which the
@@ -457,6 +468,9 @@ impl NewMemfd {
         match to_result(ret) {
             Ok(()) => {
                 core::mem::forget(folio);
+                if self.backing == Backing::Shmem {
+                    self.added += pages;
+                }
                 Ok(())
             }
             Err(e) => Err((e, folio)),
@@ -475,6 +489,7 @@ impl NewMemfd {
         let start = usize::try_from(*index).map_err(|_| EFBIG)?;
         let first = usize::try_from(pages.get().pfn()).map_err(|_| EFBIG)?;
         let nr = usize::try_from(pages.get().count()).map_err(|_| EFBIG)?;
+        self.reserve(nr as u64)?;
         let mut added = 0;
         // SAFETY: The file is a shmem memfd nobody else sees; `first` is the page frame of the
         // first of `nr` physically contiguous pages with one reference each that nothing else uses
@@ -485,6 +500,7 @@ impl NewMemfd {
         // The call took the references of the first `added` pages over.
         pages.forget_front(added as u64);
         *index += added as u64;
+        self.added += added as u64;
         to_result(ret)
     }
 

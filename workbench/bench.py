@@ -222,32 +222,39 @@ def dense_points(rows, side, value):
 
 def slopes(rows, sides, out):
     """How each phase grows with the preserved memory: a line fitted to
-    every run of the dense cases (64 MiB to 4 GiB), per side, and the ratio
-    of the last side's slope to each other side's. "LUO in blackout" is
-    what LUO itself adds to the blackout: freeze, reading the hand-over at
-    boot and restore (only kernels that report the first two have it)."""
+    every run of the dense cases, per side, and the ratio of the last
+    side's slope to each other side's; over all of them (64 MiB to 4 GiB)
+    and without the largest, since a cost that grows faster than linearly
+    shows as the difference. "LUO in blackout" is what LUO itself adds to
+    the blackout: freeze, reading the hand-over at boot and restore (only
+    kernels that report the first two have it)."""
     names = ['%s/%s' % (sides[-1], s) for s in sides[:-1]]
-    print('\nslopes over the dense cases (%s GiB): ms per GiB [ms at 0 GiB]'
-          % ', '.join('%g' % g for g in sorted(DENSE_GIB.values())))
-    print('  %-17s' % 'phase' + ''.join('%19s' % s for s in sides)
-          + ''.join('%19s' % n for n in names))
-    table = []
-    for title, value in SLOPES:
-        lines = [fit(dense_points(rows, s, value)) for s in sides]
-        if all(line is None for line in lines):
+    md = []
+    for top in sorted({g for g in DENSE_GIB.values()}, reverse=True)[:2]:
+        sub = [r for r in rows if DENSE_GIB.get(r['case'], 0) <= top]
+        sizes = sorted({DENSE_GIB[r['case']] for r in sub if r['case'] in DENSE_GIB})
+        if len(sizes) < 2:
             continue
-        rs = ratios([line[0] if line else None for line in lines])
-        print('  %-17s' % title + ''.join(
-            '%19s' % ('%s [%s]' % (fmt(line[0]), fmt(line[1])) if line else '-')
-            for line in lines) + ''.join('%18.2fx' % r if r else '%19s' % '-' for r in rs))
-        table.append((title, lines, rs))
-    with open(os.path.join(out, 'slopes.md'), 'w') as f:
-        f.write('| ms per GiB | %s |\n|---|%s\n' % (' | '.join(sides + names),
-                                                   '---|' * (len(sides) + len(names))))
-        for title, lines, rs in table:
-            f.write('| %s | %s |\n' % (title, ' | '.join(
+        span = '%s GiB' % ', '.join('%g' % g for g in sizes)
+        print('\nslopes over the dense cases (%s): ms per GiB [ms at 0 GiB]' % span)
+        print('  %-17s' % 'phase' + ''.join('%19s' % s for s in sides)
+              + ''.join('%19s' % n for n in names))
+        md += ['', 'Over %s:' % span, '',
+               '| ms per GiB | %s |' % ' | '.join(sides + names),
+               '|---|%s' % ('---|' * (len(sides) + len(names)))]
+        for title, value in SLOPES:
+            lines = [fit(dense_points(sub, s, value)) for s in sides]
+            if all(line is None for line in lines):
+                continue
+            rs = ratios([line[0] if line else None for line in lines])
+            print('  %-17s' % title + ''.join(
+                '%19s' % ('%s [%s]' % (fmt(line[0]), fmt(line[1])) if line else '-')
+                for line in lines) + ''.join('%18.2fx' % r if r else '%19s' % '-' for r in rs))
+            md.append('| %s | %s |' % (title, ' | '.join(
                 [fmt(line[0]) if line else '-' for line in lines]
                 + ['%.2fx' % r if r else '-' for r in rs])))
+    with open(os.path.join(out, 'slopes.md'), 'w') as f:
+        f.write('\n'.join(md[1:]) + '\n')
     print('slopes table: ' + os.path.join(out, 'slopes.md'))
 
 
@@ -375,8 +382,10 @@ def main():
           % (args.runs, args.mem, platform.machine(), os.cpu_count(),
              time.strftime('%Y-%m-%d')))
     summary = print_tables(rows, names, cases, args.out)
-    header = ('%s, medians of %d runs, QEMU TCG `-m %s`, %s, %d CPUs, %s; cells are %s%s.'
-              % (' vs '.join(names), args.runs, args.mem, platform.machine(), os.cpu_count(),
+    other = ', '.join('%s %s' % (c, CASE_MEM[c]) for c in cases if c in CASE_MEM)
+    header = ('%s, medians of %d runs, QEMU TCG `-m %s`%s, %s, %d CPUs, %s; cells are %s%s.'
+              % (' vs '.join(names), args.runs, args.mem,
+                 ' (%s)' % other if other else '', platform.machine(), os.cpu_count(),
                  time.strftime('%Y-%m-%d'), ' / '.join(names),
                  ' (%s)' % ', '.join('%s/%s' % (names[-1], n) for n in names[:-1])
                  if len(names) > 1 else ''))

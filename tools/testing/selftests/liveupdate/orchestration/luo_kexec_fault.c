@@ -219,16 +219,7 @@ static void stage_2(void)
 			 abandoned < 0 ? strerror(-abandoned) : "restored");
 	before = luo_free_kib();
 	finished = !luo_set_event(luo, LIVEUPDATE_FINISH);
-	/*
-	 * A page that someone else (compaction) holds for a moment is freed
-	 * when they let go: give that a second, not a leak.
-	 */
-	for (int tries = 0; tries < 10; tries++) {
-		after = luo_free_kib();
-		if (after - before >= (long)(ABANDONED->size / 1024) * 3 / 4)
-			break;
-		usleep(100 * 1000);
-	}
+	after = luo_free_kib_once_grown(before, (long)(ABANDONED->size / 1024) * 3 / 4);
 	ksft_test_result(finished && luo_get_state(luo) == LIVEUPDATE_STATE_NORMAL &&
 			 luo_fd_state(luo, ABANDONED->token, 1) == -ENOENT &&
 			 after - before >= (long)(ABANDONED->size / 1024) * 3 / 4,

@@ -179,6 +179,22 @@ static inline long luo_free_kib(void)
 }
 
 /*
+ * luo_free_kib() once it is @kib more than @before, or after a second: a
+ * page that someone else (compaction) holds for a moment is freed when
+ * they let go, which is not a leak; a leak never comes back.
+ */
+static inline long luo_free_kib_once_grown(long before, long kib)
+{
+	long after = luo_free_kib();
+
+	for (int tries = 0; tries < 10 && after - before < kib; tries++) {
+		usleep(100 * 1000);
+		after = luo_free_kib();
+	}
+	return after;
+}
+
+/*
  * How much less free memory than before a test accepts once everything
  * is given back: @slack_kib, or 16 MiB on the debug lane's kernel (the
  * one with kmemleak), where KASAN's quarantine holds freed objects for a

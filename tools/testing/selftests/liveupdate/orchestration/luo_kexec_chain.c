@@ -9,9 +9,7 @@
 static void prepare_and_kexec(int fd)
 {
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_PREPARE), "PREPARE\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void check_updated(int fd, const char *generation)

@@ -33,9 +33,7 @@ static void stage1(void)
 	ksft_test_result(!ioctl(hook, LIVEUPDATE_IOCTL_SELFTESTS, &st),
 			 "damage the hand-over (kind %d)\n", damage_kind());
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

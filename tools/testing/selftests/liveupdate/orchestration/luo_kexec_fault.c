@@ -119,9 +119,7 @@ static void stage_1(void)
 	}
 	ksft_test_result(ok && !luo_set_event(luo, LIVEUPDATE_PREPARE),
 			 "%d memfds preserved, PREPARE\n", NR_RESTORED * COPIES + 1);
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 /*

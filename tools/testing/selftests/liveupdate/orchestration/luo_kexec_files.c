@@ -27,9 +27,7 @@ static void stage1(void)
 	ksft_test_result(!luo_set_event(fd, LIVEUPDATE_PREPARE) &&
 			 luo_fd_state(fd, 0xa11ce, 0) == LIVEUPDATE_STATE_PREPARED, "PREPARE\n");
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

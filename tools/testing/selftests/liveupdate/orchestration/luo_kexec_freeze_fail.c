@@ -35,9 +35,7 @@ static void stage1(void)
 	ksft_test_result(!luo_getdata(hook, "ksft_kexec_ok", out) &&
 			 !memcmp(page, out, sizeof(page)), "data prepared\n");
 	ksft_test_result(1, "reboot(KEXEC) with a prepared update\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

@@ -127,9 +127,7 @@ static void stage1(void)
 			 luo_file_sum(sparse, SPARSE_SIZE) == sparse_sum(),
 			 "write into a hole of the prepared sparse file\n");
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 /* KiB on the anonymous LRU lists, where shmem pages are. */

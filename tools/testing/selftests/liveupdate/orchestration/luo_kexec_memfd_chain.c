@@ -50,9 +50,7 @@ static void preserve_and_kexec(int fd, int data, int ledger)
 {
 	ksft_test_result(!luo_fd_preserve(fd, data, DATA) && !luo_fd_preserve(fd, ledger, LEDGER) &&
 			 !luo_set_event(fd, LIVEUPDATE_PREPARE), "preserve and PREPARE\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage_first(void)

@@ -97,9 +97,7 @@ static void stage1(void)
 		ok = ok && !luo_write_stream(files[i], SIZE, NEW_SEED + 10 * i, 0);
 	ksft_test_result(ok, "every byte written again after PREPARE\n");
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

@@ -59,9 +59,7 @@ static void stage1(void)
 	ok = luo_set_event(fd, LIVEUPDATE_PREPARE);
 	ksft_test_result(!ok, "PREPARE (%s)\n", strerror(-ok));
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

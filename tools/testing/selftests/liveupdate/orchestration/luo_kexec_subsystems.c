@@ -63,9 +63,7 @@ static void stage1(void)
 	ksft_test_result(!luo_attach_file(KHO_OUT_LUO, "luo.dtb"),
 			 "the published LUO blob is readable in KHO's debugfs\n");
 	ksft_test_result(1, "reboot(KEXEC)\n");
-	fflush(stdout);
-	luo_kexec_reboot();
-	ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno));
+	LUO_KEXEC_OR_FAIL();
 }
 
 static void stage2(void)

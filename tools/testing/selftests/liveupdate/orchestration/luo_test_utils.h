@@ -133,6 +133,17 @@ static inline int luo_kexec_reboot(void)
 		       LINUX_REBOOT_CMD_KEXEC, NULL) ? -errno : 0;
 }
 
+/*
+ * The end of a kexec test's stage: its output flushed, the reboot into the
+ * kernel loaded for the next stage; a reboot that returns fails the test.
+ */
+#define LUO_KEXEC_OR_FAIL()							\
+	do {									\
+		fflush(stdout);							\
+		luo_kexec_reboot();						\
+		ksft_exit_fail_msg("reboot(KEXEC) returned: %s\n", strerror(errno)); \
+	} while (0)
+
 /* Whether /sys/kernel/liveupdate/state reads `state` ("normal", ...). */
 static inline int luo_state_is(const char *state)
 {
